@@ -1,0 +1,97 @@
+"""Pure logic of the engine: resampling, colour conversion, tiling, chunk planning."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from upscaler.engine.colour import matrix_name, rgb_to_ycbcr, ycbcr_to_rgb
+from upscaler.engine.tiling import auto_tile, tiled_forward
+from upscaler.media.chunks import plan_chunks
+from upscaler.media.probe import Colour, MediaInfo, PacketIndex, VideoInfo, is_variable_rate
+from upscaler.models.resample import _resize_axis, imresize
+
+
+@pytest.mark.parametrize("kernel", ["cubic", "lanczos3"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_integer_upscale_fast_path_matches_general_path(kernel, scale):
+    x = torch.rand(2, 1, 29, 41)
+    general = x
+    for dim, size in ((2, 29 * scale), (3, 41 * scale)):
+        general = _resize_axis(general, size, dim, kernel, True)
+    assert torch.allclose(imresize(x, scale=scale, kernel=kernel), general, atol=1e-5)
+
+
+def test_downscale_then_sizes():
+    x = torch.rand(1, 3, 50, 70)
+    assert imresize(x, scale=0.5).shape == (1, 3, 25, 35)
+    assert imresize(x, size=(33, 47)).shape == (1, 3, 33, 47)
+    flat = torch.full((1, 1, 16, 16), 0.25)
+    assert torch.allclose(imresize(flat, scale=0.5), flat[..., :8, :8])  # weights sum to 1
+
+
+@pytest.mark.parametrize("matrix", ["bt601", "bt709", "bt2020"])
+@pytest.mark.parametrize("full_range", [False, True])
+def test_colour_round_trip(matrix, full_range):
+    rgb = torch.rand(2, 3, 8, 8)
+    y, cb, cr = rgb_to_ycbcr(rgb, matrix, full_range)
+    assert torch.allclose(ycbcr_to_rgb(y, cb, cr, matrix, full_range), rgb, atol=1e-5)
+
+
+def test_studio_range_levels():
+    white, black = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+    assert rgb_to_ycbcr(white, "bt709", False)[0].item() == pytest.approx(235 / 255)
+    assert rgb_to_ycbcr(black, "bt709", False)[0].item() == pytest.approx(16 / 255)
+
+
+def test_matrix_guess_follows_ffmpeg_numbers():
+    assert matrix_name(1, 240) == "bt709"
+    assert matrix_name(6, 1080) == "bt601"
+    assert matrix_name(2, 480) == "bt601" and matrix_name(2, 720) == "bt709"
+
+
+def test_tiled_forward_equals_whole_frame():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 4, 3, padding=1), nn.PixelShuffle(2),
+    ).eval()  # fmt: skip
+    x = torch.rand(2, 1, 70, 90)
+    with torch.inference_mode():
+        whole = net(x)
+        tiled = tiled_forward(net, x, scale=2, tile=32, margin=4)
+    assert (whole - tiled).abs().max().item() < 1e-5
+
+
+def test_auto_tile_only_when_needed():
+    assert auto_tile(240, 426, 4, 2, budget_bytes=1 << 30, bytes_per_pixel=256) == 0
+    tile = auto_tile(2160, 3840, 4, 4, budget_bytes=1 << 30, bytes_per_pixel=256)
+    assert 64 <= tile < 2160 and tile % 64 == 0
+
+
+def _info(n: int, tb: Fraction) -> MediaInfo:
+    video = VideoInfo(0, "h264", 64, 48, "yuv420p", 8, tb, Fraction(25), n, False, n / 25, 0,
+                      Colour(), 0, None)  # fmt: skip
+    return MediaInfo("x.mp4", "mp4", 1, n / 25, video)
+
+
+def test_plan_chunks_cuts_at_keyframes_only():
+    n = 100
+    pts = np.arange(n, dtype=np.int64)
+    key = np.zeros(n, bool)
+    key[::10] = True
+    packets = PacketIndex(pts, pts, np.ones(n, np.int64), key)
+    chunks = plan_chunks(_info(n, Fraction(1, 25)), packets, seconds=1.0)
+    assert [c.first_packet for c in chunks] == [0, 30, 60, 90]
+    assert sum(c.frame_count for c in chunks) == n
+    assert all(key[c.first_packet] for c in chunks)
+    assert chunks[-1].end_pts == n
+
+
+def test_variable_rate_detection():
+    assert not is_variable_rate(np.arange(0, 300, 10))
+    assert is_variable_rate(np.array([0, 10, 20, 35, 45, 55, 70]))

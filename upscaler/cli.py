@@ -1,0 +1,296 @@
+"""The `upscaler` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from upscaler import __version__
+from upscaler.errors import InputError, OutputError, UpscalerError
+
+log = logging.getLogger("upscaler")
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _progress_bar(total: int, enabled: bool, unit: str = "frame"):
+    """A tqdm bar (frames, fps, ETA) on a terminal; a no-op otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+def _print_result(args: argparse.Namespace, result: dict) -> None:
+    if args.json:
+        print(json.dumps(result))
+    else:
+        fields = ", ".join(f"{k}={v}" for k, v in result.items() if k not in ("input", "output"))
+        print(f"wrote {result['output']} ({fields})")
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from upscaler.engine.image import IMAGE_SUFFIXES, upscale_image_file
+    from upscaler.engine.runner import Upscaler
+    from upscaler.engine.video import upscale_video
+    from upscaler.media.merge import output_format
+    from upscaler.media.probe import probe_with_packets
+    from upscaler.media.writer import EncodeSettings
+
+    src, dst = Path(args.input), Path(args.output)
+    if not src.exists():
+        raise InputError(f"{src}: no such file or directory")
+    if src.resolve() == dst.resolve():
+        raise OutputError("the output must not overwrite the input")
+    settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    show = sys.stderr.isatty() and not args.json
+    started = time.perf_counter()
+    base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
+    if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
+        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        frames = _upscale_images(src, dst, upscaler, show, IMAGE_SUFFIXES, upscale_image_file)
+        seconds = time.perf_counter() - started
+    else:
+        output_format(dst)
+        probed = probe_with_packets(src)  # bad input fails before the model loads
+        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        bar = _progress_bar(probed[0].video.frame_count, show)
+        try:
+            result = upscale_video(
+                src,
+                dst,
+                upscaler,
+                settings,
+                work_dir=args.work_dir,
+                chunk_seconds=args.chunk_seconds,
+                batch=args.batch,
+                progress=bar.update,
+                probed=probed,
+            )
+        finally:
+            bar.close()
+        frames, seconds = result.frames, result.seconds
+        base.update(
+            width=result.width,
+            height=result.height,
+            chunks=result.chunks,
+            chunks_reused=result.chunks_reused,
+        )
+    _print_result(
+        args,
+        {
+            **base,
+            "frames": frames,
+            "seconds": round(seconds, 3),
+            "fps": round(frames / seconds, 2) if seconds else 0.0,
+            "peak_rss_mb": _peak_rss_mb(),
+            "device": str(upscaler.device),
+        },
+    )
+    return 0
+
+
+def _upscale_images(src: Path, dst: Path, upscaler, show: bool, suffixes, upscale_file) -> int:
+    if src.is_file():
+        if dst.suffix.lower() != ".png":
+            raise OutputError(f"{dst}: image output must be a .png file")
+        upscale_file(src, dst, upscaler)
+        return 1
+    files = sorted(p for p in src.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+    if not files:
+        raise InputError(f"{src}: no images ({', '.join(suffixes)}) in this directory")
+    if dst.exists() and not dst.is_dir():
+        raise OutputError(f"{dst}: exists and is not a directory")
+    dst.mkdir(parents=True, exist_ok=True)
+    bar = _progress_bar(len(files), show, unit="image")
+    try:
+        for path in files:
+            upscale_file(path, dst / (path.stem + ".png"), upscaler)
+            bar.update(1)
+    finally:
+        bar.close()
+    return len(files)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from upscaler.media.probe import probe
+
+    info = probe(args.file)
+    if args.json:
+        print(json.dumps(info.to_dict(), indent=2))
+        return 0
+    v = info.video
+    colour = v.colour.names()
+    print(f"{info.path}: {info.container}, {info.size_bytes} bytes, {info.duration_s:.3f} s")
+    print(
+        f"  video #{v.index}: {v.codec} {v.width}x{v.height} {v.pix_fmt} ({v.bit_depth}-bit), "
+        f"{v.frame_rate} fps{' (VFR)' if v.vfr else ''}, {v.frame_count} frames, "
+        f"time base {v.time_base}, rotation {v.rotation}"
+    )
+    print("  colour: " + ", ".join(f"{k} {val}" for k, val in colour.items()))
+    for s in [*info.audio, *info.subtitles, *info.other]:
+        extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""
+        print(f"  {s.type} #{s.index}: {s.codec} [{s.language or 'und'}]{extra}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from upscaler.evaluate.compare import compare_image, read_frame
+    from upscaler.media.writer import atomic_output
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    sheet = compare_image(
+        read_frame(args.input, args.frame), models, args.scale, args.crop, device=args.device
+    )
+    with atomic_output(Path(args.output)) as tmp:
+        sheet.save(tmp, format="PNG")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from upscaler.evaluate.bench import run_bench
+
+    width, height = _parse_size(args.size)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    results = run_bench(
+        models, args.scale, width, height, args.batch, args.seconds, device=args.device
+    )
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        header = ("model", "size", "device", "model fps", "e2e fps", "e2e/model")
+        print(
+            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}"
+            + "".join(f"{h:>10}" for h in header[3:])
+        )
+        for r in results:
+            print(
+                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.model_fps:>10.1f}"
+                f"{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+            )
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from upscaler.models.registry import available_models, shipped_weights_path
+
+    for name, spec in sorted(available_models().items()):
+        shipped = [f"x{s}" for s in spec.scales if shipped_weights_path(name, s)]
+        weights = (
+            "no weights needed"
+            if name in ("bicubic", "lanczos")
+            else (f"weights: {', '.join(shipped) or 'none shipped'}")
+        )
+        print(
+            f"{name:<14} scales {', '.join(f'x{s}' for s in spec.scales):<12} {weights}  "
+            f"{spec.description}"
+        )
+    return 0
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"size must look like 426x240, not {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise InputError(f"size must be positive, not {text!r}")
+    return w, h
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="fast", help="model name or checkpoint path (default fast)")
+    p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+
+
+def _tile_arg(text: str) -> int | None:
+    if text == "auto":
+        return None
+    value = int(text)
+    if value < 0 or 0 < value < 32:
+        raise argparse.ArgumentTypeError("tile must be auto, 0 (off) or >= 32")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="upscaler", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"upscaler {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("upscale", help="upscale a video, an image or a directory of images")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    _add_model_args(p)
+    p.add_argument("--crf", type=int, default=18, help="quality (0 = lossless, default 18)")
+    p.add_argument("--codec", default="h264", help="h264 or h265 (default h264)")
+    p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
+    p.add_argument("--tile", type=_tile_arg, default=None, help="auto, 0 (off) or tile size")
+    p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
+    p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
+    p.add_argument("--work-dir", help="keep finished chunks here; re-run to resume")
+    p.add_argument("--json", action="store_true", help="print one JSON summary")
+    p.set_defaults(func=cmd_upscale)
+
+    p = sub.add_parser("probe", help="show streams, timing and colour of a media file")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("compare", help="side-by-side crops of several models as a PNG")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--models", default="bicubic,fast")
+    p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    p.add_argument("--frame", type=int, default=0)
+    p.add_argument("--crop", type=int, default=96, help="crop side in input pixels")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("bench", help="model-only and end-to-end fps")
+    p.add_argument("--models", default="bicubic,fast")
+    p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    p.add_argument("--size", default="426x240")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seconds", type=float, default=3.0, help="model-only timing length")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("models", help="list the models and their shipped weights")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command, turning expected errors into one-line messages."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UpscalerError as exc:
+        if args.debug:
+            raise
+        print(f"upscaler: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("upscaler: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Engine: frames -> tensors -> model -> frames (batching, tiling, devices, streaming)."""

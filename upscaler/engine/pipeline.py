@@ -1,0 +1,224 @@
+"""Upscale one chunk file: decode -> batch -> model -> encode, overlapped in threads.
+
+Bounded queues between the stages keep memory flat however long the chunk is; an error in
+any stage stops the others and is re-raised in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from upscaler.engine.colour import code_scale, matrix_name
+from upscaler.engine.runner import Planes, Upscaler
+from upscaler.errors import MediaError
+from upscaler.media.frames import (
+    DecodedFrame,
+    bit_depth,
+    decode_frames,
+    engine_pix_fmt,
+    is_full_range,
+    planes_to_frame,
+)
+from upscaler.media.probe import Colour
+from upscaler.media.safe_open import open_media, short_reason
+from upscaler.media.writer import (
+    EncodeSettings,
+    add_video_encoder,
+    atomic_output,
+    mp4_options,
+    output_pix_fmt,
+)
+
+_DONE = object()
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What upscaling one chunk did."""
+
+    frames: int
+    seconds: float
+    width: int
+    height: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class _Stage(threading.Thread):
+    """A daemon thread that runs `work`, remembering any exception for the caller."""
+
+    def __init__(self, work: Callable[[], None], name: str, stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = work
+        self._stop_all = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.error = exc
+            self._stop_all.set()
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _drain(q: queue.Queue, stop: threading.Event) -> Iterator:
+    while True:
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        if item is _DONE:
+            return
+        yield item
+
+
+def to_planes(frames: list[DecodedFrame], bits: int) -> Planes:
+    """Stack a batch of decoded frames into normalised float planes."""
+    scale = code_scale(bits)
+    stacked = [
+        torch.from_numpy(np.stack([f.planes[i] for f in frames]).astype(np.float32))[:, None]
+        / scale
+        for i in range(len(frames[0].planes))
+    ]
+    if len(stacked) == 1:
+        return Planes(stacked[0], None, None)
+    return Planes(stacked[0], stacked[1], stacked[2])
+
+
+def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
+    """Normalised float planes -> per-frame lists of integer planes (rounded, clamped)."""
+    scale, top = code_scale(bits), (1 << bits) - 1
+    dtype = np.uint16 if bits > 8 else np.uint8
+    arrays = [
+        (p[:, 0] * scale).round_().clamp_(0, top).numpy().astype(dtype)
+        for p in (planes.y, planes.cb, planes.cr)
+        if p is not None
+    ]
+    return [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
+
+
+def _batches(frames: Iterable[DecodedFrame], size: int) -> Iterator[list[DecodedFrame]]:
+    batch: list[DecodedFrame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def upscale_chunk(
+    src: str | Path,
+    dst: str | Path,
+    upscaler: Upscaler,
+    settings: EncodeSettings | None = None,
+    batch: int = 4,
+    progress: Progress | None = None,
+) -> ChunkResult:
+    """Upscale every frame of the video file `src` into `dst` (MP4, written atomically).
+
+    Timestamps (the stream's own time base, VFR included), colour tags and bit depth are
+    kept; the output is exactly `scale` times the input size.
+    """
+    settings = settings or EncodeSettings()
+    started = time.perf_counter()
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=batch * 2)
+    upscaled: queue.Queue = queue.Queue(maxsize=batch * 2)
+    with open_media(src) as container, atomic_output(Path(dst)) as tmp:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        pix_fmt = engine_pix_fmt(ctx.pix_fmt or "yuv420p")
+        out_fmt = output_pix_fmt(pix_fmt, settings.encoder)
+        bits = bit_depth(pix_fmt)
+        colour = Colour(
+            int(ctx.color_primaries),
+            int(ctx.color_trc),
+            int(ctx.colorspace),
+            int(ctx.color_range),
+        )
+        matrix = matrix_name(colour.matrix, ctx.height)
+        full_range = is_full_range(pix_fmt, colour.range)
+        width, height = ctx.width * upscaler.scale, ctx.height * upscaler.scale
+        count = 0
+
+        def decode() -> None:
+            try:
+                for frame in decode_frames(container, pix_fmt):
+                    _put(decoded, frame, stop)
+                    if stop.is_set():
+                        return
+            except av.error.FFmpegError as exc:
+                raise MediaError(f"{src}: corrupt video ({short_reason(exc)})") from None
+            finally:
+                _put(decoded, _DONE, stop)
+
+        options = mp4_options(stream.time_base)
+        with av.open(str(tmp), "w", format="mp4", options=options) as out:
+            encoder = add_video_encoder(
+                out,
+                settings,
+                width,
+                height,
+                out_fmt,
+                stream.time_base,
+                stream.average_rate,
+                colour,
+            )
+
+            def encode() -> None:
+                for planes, pts, duration in _drain(upscaled, stop):
+                    frame = planes_to_frame(planes, pix_fmt)
+                    if out_fmt != pix_fmt:
+                        frame = frame.reformat(format=out_fmt)
+                    frame.pts, frame.duration, frame.time_base = pts, duration, stream.time_base
+                    out.mux(encoder.encode(frame))
+                    if progress:
+                        progress(1)
+                out.mux(encoder.encode(None))
+
+            stages = [_Stage(decode, "decode", stop), _Stage(encode, "encode", stop)]
+            for stage in stages:
+                stage.start()
+            try:
+                for group in _batches(_drain(decoded, stop), batch):
+                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range)
+                    for frame, planes in zip(group, from_planes(result, bits), strict=True):
+                        _put(upscaled, (planes, frame.pts, frame.duration), stop)
+                    count += len(group)
+                _put(upscaled, _DONE, stop)
+                stages[1].join()
+            finally:
+                stop.set()
+                for stage in stages:
+                    stage.join()
+            for stage in stages:
+                if stage.error is not None:
+                    raise stage.error
+        if count == 0:
+            raise MediaError(f"{src}: no frame could be decoded")
+    return ChunkResult(count, time.perf_counter() - started, width, height)

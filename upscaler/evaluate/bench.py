@@ -1,0 +1,93 @@
+"""Speed benchmark: model-only and end-to-end (decode + upscale + encode) fps."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from upscaler.engine.colour import rgb_to_ycbcr
+from upscaler.engine.pipeline import upscale_chunk
+from upscaler.engine.runner import Planes, Upscaler
+from upscaler.media.sample import make_sample_clip, render_frames
+from upscaler.media.writer import EncodeSettings
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Frames per second for one model at one input size."""
+
+    model: str
+    scale: int
+    size: str
+    device: str
+    model_fps: float
+    end_to_end_fps: float
+
+    @property
+    def efficiency(self) -> float:
+        """End-to-end fps / model-only fps: how little the pipeline costs around the model."""
+        return self.end_to_end_fps / self.model_fps if self.model_fps else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "efficiency": round(self.efficiency, 3)}
+
+
+def _sample_planes(width: int, height: int, batch: int) -> Planes:
+    rgb = np.stack(render_frames(width, height, batch))
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
+    y, cb, cr = rgb_to_ycbcr(x, "bt709", full_range=False)
+    return Planes(y, cb[..., ::2, ::2], cr[..., ::2, ::2])  # 4:2:0, as video is
+
+
+def model_fps(upscaler: Upscaler, width: int, height: int, batch: int, seconds: float) -> float:
+    """Frames per second of `upscaler.upscale` alone on 4:2:0 sample frames."""
+    planes = _sample_planes(width, height, batch)
+    upscaler.upscale(planes, "bt709")  # warm-up
+    frames, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        upscaler.upscale(planes, "bt709")
+        frames += batch
+    return frames / (time.perf_counter() - started)
+
+
+def end_to_end_fps(upscaler: Upscaler, clip: Path, batch: int, settings: EncodeSettings) -> float:
+    """Frames per second of decode + upscale + encode of `clip` through `upscale_chunk`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = upscale_chunk(clip, Path(tmp) / "out.mp4", upscaler, settings, batch)
+    return result.fps
+
+
+def run_bench(
+    models: list[str],
+    scale: int = 2,
+    width: int = 426,
+    height: int = 240,
+    batch: int = 4,
+    seconds: float = 3.0,
+    clip_seconds: float = 4.0,
+    device: str = "auto",
+    settings: EncodeSettings | None = None,
+) -> list[BenchResult]:
+    """Benchmark each model on the same sample frames and the same sample clip."""
+    settings = settings or EncodeSettings(preset="veryfast")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_sample_clip(Path(tmp) / "bench.mp4", width, height, clip_seconds, audio=False)
+        for name in models:
+            upscaler = Upscaler(name, scale, device)
+            results.append(
+                BenchResult(
+                    model=name,
+                    scale=scale,
+                    size=f"{width}x{height}",
+                    device=str(upscaler.device),
+                    model_fps=model_fps(upscaler, width, height, batch, seconds),
+                    end_to_end_fps=end_to_end_fps(upscaler, clip, batch, settings),
+                )
+            )
+    return results

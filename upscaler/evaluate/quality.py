@@ -1,0 +1,131 @@
+"""Picture-quality evaluation: PSNR/SSIM-Y of a model over an LR/HR dataset folder.
+
+`evaluate(model, scale, dir)` reads `*_SRF_{scale}_HR.png` / `*_SRF_{scale}_LR.png` pairs
+(the SelfExSR layout of ../shared/datasets/Set5/x2). `evaluate_compressed` makes its own LR
+from plain HR photos (e.g. Kodak24) by MATLAB bicubic, then encodes it with libx264 at a CRF
+through PyAV and decodes it back, measuring robustness to real video compression.
+Images go through the product's own path (`upscaler.engine.image.upscale_image`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+
+from upscaler.engine.image import upscale_image
+from upscaler.errors import InputError
+from upscaler.evaluate.metrics import modcrop, psnr, ssim
+from upscaler.models import load_model
+from upscaler.models.base import SRModel
+from upscaler.models.resample import imresize
+
+
+def _load(model: str | SRModel, scale: int) -> SRModel:
+    return load_model(model, scale) if isinstance(model, str) else model.eval()
+
+
+def _read(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def find_pairs(dataset_dir: str | Path, scale: int) -> list[tuple[str, Path, Path]]:
+    """(name, lr_path, hr_path) for every pair in the folder (or its `x{scale}` child)."""
+    root = Path(dataset_dir)
+    if (root / f"x{scale}").is_dir():
+        root = root / f"x{scale}"
+    pairs = []
+    for hr in sorted(root.glob(f"*_SRF_{scale}_HR.png")):
+        lr = hr.with_name(hr.name.replace("_HR.png", "_LR.png"))
+        if lr.is_file():
+            pairs.append((hr.name.split("_SRF_")[0], lr, hr))
+    if not pairs:
+        raise InputError(f"no *_SRF_{scale}_HR.png/_LR.png pairs in {dataset_dir}")
+    return pairs
+
+
+def _summary(model: SRModel, scale: int, rows: list[dict], seconds: float) -> dict[str, Any]:
+    meta = getattr(model, "meta", {})
+    return {
+        "model": type(model).__name__,
+        "scale": scale,
+        "psnr_y": sum(r["psnr_y"] for r in rows) / len(rows),
+        "ssim_y": sum(r["ssim_y"] for r in rows) / len(rows),
+        "images": rows,
+        "seconds": round(seconds, 2),
+        "weights_steps": meta.get("steps"),
+    }
+
+
+def evaluate(model: str | SRModel, scale: int, dataset_dir: str | Path) -> dict[str, Any]:
+    """Mean PSNR-Y / SSIM-Y (`scale`-pixel border crop, modcropped HR) over a pair folder."""
+    net = _load(model, scale)
+    t0, rows = time.perf_counter(), []
+    for name, lr_path, hr_path in find_pairs(dataset_dir, scale):
+        hr = modcrop(_read(hr_path), scale)
+        sr = upscale_image(_read(lr_path), net)[: hr.shape[0], : hr.shape[1]]
+        rows.append({"image": name, "psnr_y": psnr(sr, hr, scale), "ssim_y": ssim(sr, hr, scale)})
+    out = _summary(net, scale, rows, time.perf_counter() - t0)
+    out["dataset"] = str(dataset_dir)
+    return out
+
+
+def bicubic_lr(hr: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-bicubic LR of a uint8 RGB image, rounded to uint8 (like the SelfExSR files)."""
+    x = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).double()
+    h, w = hr.shape[:2]
+    lr = imresize(x, size=(h // scale, w // scale))
+    return lr.clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
+
+
+def h264_roundtrip(rgb: np.ndarray, crf: int, preset: str = "medium") -> np.ndarray:
+    """Encode one RGB frame as H.264 (yuv420p, BT.601 limited range) and decode it back."""
+    h, w = rgb.shape[:2]
+    pad = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 needs even sizes
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = pad.shape[1], pad.shape[0], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        frame = av.VideoFrame.from_ndarray(pad, format="rgb24")
+        for packet in stream.encode(frame.reformat(format="yuv420p", dst_colorspace="itu601")):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    buf.seek(0)
+    with av.open(buf) as inp:
+        decoded = next(inp.decode(video=0))
+        back = decoded.to_ndarray(format="rgb24", src_colorspace="itu601")
+    return back[:h, :w]
+
+
+def evaluate_compressed(
+    model: str | SRModel, scale: int, hr_dir: str | Path, crf: int | None = 28
+) -> dict[str, Any]:
+    """PSNR/SSIM-Y over plain HR images (`*.png`) with bicubic LR, H.264-compressed at `crf`
+    (None: clean LR). The HR reference is always the clean original."""
+    net = _load(model, scale)
+    files = sorted(Path(hr_dir).glob("*.png"))
+    if not files:
+        raise InputError(f"no .png images in {hr_dir}")
+    t0, rows = time.perf_counter(), []
+    for path in files:
+        hr = modcrop(_read(path), scale)
+        lr = bicubic_lr(hr, scale)
+        if crf is not None:
+            lr = h264_roundtrip(lr, crf)
+        sr = upscale_image(lr, net)
+        rows.append({"image": path.stem, "psnr_y": psnr(sr, hr, scale), "ssim_y": ssim(sr, hr, scale)})
+    out = _summary(net, scale, rows, time.perf_counter() - t0)
+    out.update(dataset=str(hr_dir), crf=crf)
+    if any(math.isinf(r["psnr_y"]) for r in rows):
+        out["psnr_y"] = math.inf
+    return out

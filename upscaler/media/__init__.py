@@ -1,0 +1,1 @@
+"""Media layer: PyAV (the FFmpeg libraries) only. Probe, chunk, decode, encode, merge."""

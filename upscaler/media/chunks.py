@@ -1,0 +1,109 @@
+"""The unit of work: keyframe-aligned chunks of the video stream, cut by stream copy.
+
+A chunk is a closed run of frames starting at a keyframe. Splitting copies packets (no
+re-encode), so it is fast and lossless; each chunk file decodes on its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from upscaler.errors import InputError, LimitExceededError
+from upscaler.media.limits import Limits
+from upscaler.media.probe import MediaInfo, PacketIndex
+from upscaler.media.safe_open import open_media
+from upscaler.media.writer import atomic_output, mp4_options
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One chunk: packets [first_packet, first_packet + frame_count) in decode order."""
+
+    index: int
+    first_packet: int
+    frame_count: int
+    start_pts: int
+    end_pts: int  # exclusive upper bound of the chunk's presentation times
+    start_s: float
+    duration_s: float
+
+    @property
+    def name(self) -> str:
+        return f"chunk_{self.index:05d}.mp4"
+
+
+def plan_chunks(
+    info: MediaInfo, packets: PacketIndex, seconds: float = 10.0, limits: Limits | None = None
+) -> list[ChunkSpec]:
+    """Cut the packet index into chunks of about `seconds` each, starting at keyframes."""
+    limits = limits or Limits.from_env()
+    if not packets.keyframe[0]:
+        raise InputError(f"{info.path}: the video does not start with a keyframe")
+    tb = info.video.time_base
+    step = max(1, int(seconds / tb)) if seconds > 0 else 1 << 62
+    starts = [0]
+    for i in np.flatnonzero(packets.keyframe)[1:]:
+        if packets.pts[i] - packets.pts[starts[-1]] >= step:
+            starts.append(int(i))
+    if len(starts) > limits.max_chunks:
+        raise LimitExceededError(f"{info.path}: {len(starts)} chunks is over {limits.max_chunks}")
+    bounds = [*starts, len(packets)]
+    end_of_video = int(packets.pts.max() + max(1, packets.duration[np.argmax(packets.pts)]))
+    chunks = []
+    for index, (first, stop) in enumerate(itertools.pairwise(bounds)):
+        start_pts = int(packets.pts[first:stop].min())
+        end_pts = int(packets.pts[stop]) if stop < len(packets) else end_of_video
+        chunks.append(
+            ChunkSpec(
+                index=index,
+                first_packet=first,
+                frame_count=stop - first,
+                start_pts=start_pts,
+                end_pts=end_pts,
+                start_s=float((start_pts - info.video.start_pts) * tb),
+                duration_s=float((end_pts - start_pts) * tb),
+            )
+        )
+    return chunks
+
+
+def split_chunks(source: str | Path, chunks: list[ChunkSpec], out_dir: str | Path) -> list[Path]:
+    """Write each chunk's video packets (stream copy) to `out_dir/chunk_NNNNN.mp4`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / c.name for c in chunks]
+    with open_media(source) as container:
+        stream = container.streams.video[0]
+        packet_iter = (p for p in container.demux(stream) if p.size)
+        for chunk, path in zip(chunks, paths, strict=True):
+            options = mp4_options(stream.time_base)
+            with atomic_output(path) as tmp, av.open(str(tmp), "w", "mp4", options=options) as out:
+                out_stream = out.add_stream_from_template(stream)
+                out_stream.time_base = stream.time_base
+                for _ in range(chunk.frame_count):
+                    packet = next(packet_iter)
+                    packet.stream = out_stream
+                    out.mux(packet)
+    return paths
+
+
+def save_plan(chunks: list[ChunkSpec], time_base: Fraction, path: str | Path) -> None:
+    """Write the chunk plan as JSON (used by the work dir and the cloud job record)."""
+    data = {
+        "time_base": f"{time_base.numerator}/{time_base.denominator}",
+        "chunks": [asdict(c) for c in chunks],
+    }
+    Path(path).write_text(json.dumps(data, indent=1))
+
+
+def load_plan(path: str | Path) -> list[ChunkSpec]:
+    """Read a chunk plan written by `save_plan`."""
+    data = json.loads(Path(path).read_text())
+    return [ChunkSpec(**c) for c in data["chunks"]]

@@ -1,0 +1,94 @@
+"""Decoded frames <-> numpy planes, for the planar Y'CbCr formats the engine works in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from upscaler.errors import MediaError
+
+#: Planar formats used as they are; anything else is converted (see `engine_pix_fmt`).
+PLANAR_YUV = {
+    "yuv420p",
+    "yuvj420p",
+    "yuv422p",
+    "yuvj422p",
+    "yuv444p",
+    "yuvj444p",
+    "yuv420p10le",
+    "yuv422p10le",
+    "yuv444p10le",
+    "gray",
+    "gray10le",
+}
+
+
+def engine_pix_fmt(pix_fmt: str) -> str:
+    """The planar format we decode `pix_fmt` into (10+ bit stays 10-bit, RGB goes 4:4:4)."""
+    if pix_fmt in PLANAR_YUV:
+        return pix_fmt
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+        bits = max(c.bits for c in fmt.components)
+        rgb = fmt.is_rgb
+    except (ValueError, AttributeError):
+        return "yuv420p"
+    if rgb:
+        return "yuv444p10le" if bits > 8 else "yuv444p"
+    return "yuv420p10le" if bits > 8 else "yuv420p"
+
+
+def bit_depth(pix_fmt: str) -> int:
+    """Bits per sample of a planar format we handle."""
+    return 10 if pix_fmt.endswith("10le") else 8
+
+
+def is_full_range(pix_fmt: str, color_range: int) -> bool:
+    """JPEG-style full range (0..255) rather than studio range (16..235)?"""
+    return color_range == 2 or pix_fmt.startswith("yuvj")
+
+
+@dataclass
+class DecodedFrame:
+    """One frame's planes (uint8 or uint16) and its timing in the stream's time base."""
+
+    planes: list[np.ndarray]
+    pts: int
+    duration: int
+
+
+def frame_to_planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """Copy each plane of a planar frame into a tight numpy array."""
+    dtype = np.uint16 if bit_depth(frame.format.name) > 8 else np.uint8
+    planes = []
+    for plane in frame.planes:
+        row = plane.line_size // np.dtype(dtype).itemsize
+        data = np.frombuffer(plane, dtype).reshape(plane.height, row)
+        planes.append(data[:, : plane.width].copy())
+    return planes
+
+
+def planes_to_frame(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
+    """Build a VideoFrame of `pix_fmt` from planes shaped like `frame_to_planes` output."""
+    height, width = planes[0].shape
+    frame = av.VideoFrame(width, height, pix_fmt)
+    for plane, data in zip(frame.planes, planes, strict=True):
+        row = plane.line_size // data.dtype.itemsize
+        np.frombuffer(plane, data.dtype).reshape(plane.height, row)[:, : plane.width] = data
+    return frame
+
+
+def decode_frames(container: av.container.InputContainer, pix_fmt: str) -> Iterator[DecodedFrame]:
+    """Decode the first video stream into planes of `pix_fmt` (converted where needed)."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    for frame in container.decode(stream):
+        pts, duration = frame.pts, frame.duration or 0
+        if pts is None:
+            raise MediaError("a decoded frame has no timestamp")
+        if frame.format.name != pix_fmt:
+            frame = frame.reformat(format=pix_fmt)
+        yield DecodedFrame(frame_to_planes(frame), pts, duration)

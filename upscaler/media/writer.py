@@ -1,0 +1,133 @@
+"""Writing media: atomic outputs and the video encoder settings we support."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from upscaler.errors import OutputError
+from upscaler.media.probe import Colour
+
+#: User-facing codec name -> (FFmpeg encoder, supports CRF).
+CODECS = {
+    "h264": "libx264",
+    "h265": "libx265",
+    "hevc": "libx265",
+}
+#: Pixel formats each encoder takes as-is; anything else is converted (see `output_pix_fmt`).
+ENCODER_PIX_FMTS = {
+    "libx264": (
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuv444p",
+        "yuv420p10le",
+        "yuv422p10le",
+        "yuv444p10le",
+        "gray",
+    ),
+    "libx265": (
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuv444p",
+        "yuv420p10le",
+        "yuv422p10le",
+        "yuv444p10le",
+        "gray",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How upscaled video is encoded. `crf=0` with h264 is mathematically lossless."""
+
+    codec: str = "h264"
+    crf: int = 18
+    preset: str = "medium"
+    options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise OutputError(f"unknown codec {self.codec!r}; choose from {', '.join(CODECS)}")
+        if not 0 <= self.crf <= 51:
+            raise OutputError(f"crf must be between 0 and 51, not {self.crf}")
+
+    @property
+    def encoder(self) -> str:
+        return CODECS[self.codec]
+
+
+def output_pix_fmt(source_pix_fmt: str, encoder: str) -> str:
+    """The pixel format to encode in: the source's when the encoder takes it, else the
+    nearest 8- or 10-bit planar YUV format (so 10-bit stays 10-bit)."""
+    allowed = ENCODER_PIX_FMTS[encoder]
+    if source_pix_fmt in allowed:
+        return source_pix_fmt
+    try:
+        bits = max(c.bits for c in av.VideoFormat(source_pix_fmt).components)
+    except ValueError:
+        bits = 8
+    return "yuv420p10le" if bits > 8 else "yuv420p"
+
+
+def add_video_encoder(
+    container: av.container.OutputContainer,
+    settings: EncodeSettings,
+    width: int,
+    height: int,
+    pix_fmt: str,
+    time_base: Fraction,
+    frame_rate: Fraction | None,
+    colour: Colour,
+) -> av.VideoStream:
+    """Add a video stream encoding frames at the given size/format with colour tags set."""
+    stream = container.add_stream(settings.encoder, rate=frame_rate or None)
+    ctx = stream.codec_context
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    stream.time_base = time_base
+    ctx.time_base = time_base
+    ctx.color_primaries = colour.primaries
+    ctx.color_trc = colour.transfer
+    ctx.colorspace = colour.matrix
+    ctx.color_range = colour.range
+    options = {"crf": str(settings.crf), "preset": settings.preset}
+    if settings.encoder == "libx265":
+        options["x265-params"] = "log-level=error"
+    options.update(settings.options)
+    stream.options = options
+    return stream
+
+
+def mp4_options(time_base: Fraction, faststart: bool = False) -> dict[str, str]:
+    """MP4 muxer options that keep timestamps exact: the edit list that positions a chunk
+    starting mid-video is written in the movie timescale (1/1000 by default), so use the
+    stream's own time base denominator instead."""
+    options = {"movie_timescale": str(time_base.denominator)}
+    if faststart:
+        options["movflags"] = "+faststart"
+    return options
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    On any error (or Ctrl-C) the temporary file is removed, so nothing half-written ever
+    appears under the final name.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

@@ -1,0 +1,23 @@
+"""Interpolation baselines with no weights: MATLAB bicubic and Lanczos-3."""
+
+from __future__ import annotations
+
+import torch
+
+from upscaler.models.base import SRModel
+from upscaler.models.resample import imresize
+
+
+class Interpolation(SRModel):
+    """Upscale by a fixed kernel; works on luma, chroma follows with bicubic."""
+
+    channels = "y"
+    receptive_field = 4
+
+    def __init__(self, scale: int, kernel: str = "cubic") -> None:
+        super().__init__(scale)
+        self.kernel = kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return imresize(x, size=(h * self.scale, w * self.scale), kernel=self.kernel)

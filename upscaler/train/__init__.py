@@ -1,0 +1,1 @@
+"""Training: patch sampling, degradations, losses, EMA and the loop (`train(TrainConfig)`)."""
