@@ -72,6 +72,9 @@ class FastSR(SRModel):
         self.skip = nn.Conv2d(UNSHUFFLE**2, r * r, 3, bias=False)
         with torch.no_grad():
             self.skip.weight.copy_(bicubic_skip_kernel(scale))
+            for conv in self.body[:-1:2]:  # He init keeps the signal alive through the ReLUs
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+                conv.bias.zero_()
             self.body[-1].weight.mul_(0.1)
             self.body[-1].bias.zero_()
         self.shuffle = nn.PixelShuffle(r)
@@ -82,7 +85,7 @@ class FastSR(SRModel):
         if ph or pw:  # odd sizes: pad to even, crop the output back
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         zp = self.unshuffle(symmetric_pad(x, UNSHUFFLE))
-        out = self.body(zp[..., 1:-1, 1:-1]) + self.skip(zp)
+        out = self.body(zp[..., 1:-1, 1:-1] - 0.5) + self.skip(zp)
         out = self.shuffle(out)
         if ph or pw:
             out = out[..., : h * self.scale, : w * self.scale]
