@@ -179,6 +179,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from upscaler.evaluate.quality import evaluate, evaluate_compressed
+
+    if args.crf is None and not args.plain:
+        result = evaluate(args.model, args.scale, args.dataset)
+    else:
+        result = evaluate_compressed(args.model, args.scale, args.dataset, args.crf)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for row in result["images"]:
+            print(
+                f"  {row['image']:<24} PSNR-Y {row['psnr_y']:6.2f} dB  SSIM-Y {row['ssim_y']:.4f}"
+            )
+        print(
+            f"{args.model} x{args.scale} on {args.dataset}: PSNR-Y {result['psnr_y']:.2f} dB, "
+            f"SSIM-Y {result['ssim_y']:.4f} ({len(result['images'])} images)"
+        )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from upscaler.train.__main__ import parse
+    from upscaler.train.loop import train
+
+    logging.getLogger().setLevel(logging.INFO)
+    print(train(parse(args.settings)))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from upscaler.models.registry import available_models, shipped_weights_path
 
@@ -265,6 +295,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("eval", help="PSNR/SSIM on Y against a dataset (published protocol)")
+    p.add_argument("--model", default="fast")
+    p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="folder of *_SRF_<s>_HR/LR.png pairs, or of plain HR .png images with --crf/--plain",
+    )
+    p.add_argument("--crf", type=int, default=None, help="H.264-compress the bicubic LR at CRF")
+    p.add_argument("--plain", action="store_true", help="HR-only folder, clean bicubic LR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train a model: key=value settings of TrainConfig")
+    p.add_argument("settings", nargs="*", help="e.g. arch=fast scale=2 steps=20000")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list the models and their shipped weights")
     p.set_defaults(func=cmd_models)

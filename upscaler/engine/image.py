@@ -23,7 +23,7 @@ def upscale_image(rgb: np.ndarray, model: Upscaler | SRModel) -> np.ndarray:
     """Upscale an [H,W,3] uint8 RGB array; luma models follow the published protocol
     (BT.601 studio-range Y'CbCr, model on Y, bicubic chroma)."""
     upscaler = model if isinstance(model, Upscaler) else Upscaler(model, model.scale)
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
+    x = torch.tensor(rgb, dtype=torch.float32).permute(2, 0, 1)[None] / 255
     y, cb, cr = rgb_to_ycbcr(x, "bt601", full_range=False)
     out = upscaler.upscale(Planes(y, cb, cr), "bt601", full_range=False)
     assert out.cb is not None and out.cr is not None

@@ -88,6 +88,8 @@ class Upscaler:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
+        if self.device.type == "cuda":
+            x = x.pin_memory()  # lets the copy overlap with work already queued on the GPU
         x = x.to(self.device, torch.float16 if self.half else torch.float32, non_blocking=True)
         margin = self.model.receptive_field
         y = tiled_forward(self.model, x, self.scale, self._tile_for(n, h, w), margin)
