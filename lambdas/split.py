@@ -1,0 +1,164 @@
+"""split: an upload lands in the input bucket -> keyframe chunks in the work bucket, the job
+and chunk rows, and one work message per chunk. Bad input ends the job FAILED, not retried."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas import aws, config, jobs
+from lambdas.messages import JOB_ID, chunk_key, work_item
+from upscaler.engine.video import check_output_limits
+from upscaler.errors import InputError, UpscalerError
+from upscaler.media.chunks import plan_chunks, split_chunks
+from upscaler.media.limits import Limits
+from upscaler.media.probe import MediaInfo, probe_with_packets
+from upscaler.media.writer import EncodeSettings
+
+logger = Logger()
+SCALES = (2, 3, 4)
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def job_id_for(bucket: str, key: str, etag: str) -> str:
+    """`uploads/<job_id>/...` names its job; any other key gets a stable hash of the object."""
+    parts = key.split("/")
+    if len(parts) >= 3 and parts[0] == "uploads" and JOB_ID.match(parts[1]):
+        return parts[1]
+    return hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()[:20]
+
+
+def safe_stem(key: str) -> str:
+    """A file-name stem safe for S3 keys and local paths."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(key).stem).strip("._")
+    return stem[:80] or "video"
+
+
+def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
+    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults."""
+    model = metadata.get("model") or config.env("DEFAULT_MODEL", "fast")
+    scale_text = metadata.get("scale") or config.env("DEFAULT_SCALE", "2")
+    if not MODEL_NAME.match(model):
+        raise InputError(f"invalid model name {model!r}")
+    if not scale_text.isdigit() or int(scale_text) not in SCALES:
+        raise InputError(f"scale must be one of {SCALES}, not {scale_text!r}")
+    crf_text = metadata.get("crf") or config.env("CRF", "18")
+    if not crf_text.isdigit():
+        raise InputError(f"crf must be a whole number, not {crf_text!r}")
+    settings = EncodeSettings(
+        codec=metadata.get("codec") or config.env("CODEC", "h264"),
+        crf=int(crf_text),
+        preset=config.env("PRESET", "medium"),
+    )
+    return {
+        "model": model,
+        "scale": int(scale_text),
+        "codec": settings.codec,
+        "crf": settings.crf,
+        "preset": settings.preset,
+    }
+
+
+def media_facts(info: MediaInfo) -> dict[str, Any]:
+    video = info.video
+    return {
+        "width": video.width,
+        "height": video.height,
+        "codec": video.codec,
+        "frame_rate": f"{video.frame_rate.numerator}/{video.frame_rate.denominator}",
+        "frame_count": video.frame_count,
+        "duration_s": video.duration_s,
+        "vfr": video.vfr,
+        "rotation": video.rotation,
+        "audio_streams": len(info.audio),
+        "subtitle_streams": len(info.subtitles),
+    }
+
+
+def _check_disk(tmp: Path, size: int) -> None:
+    free = shutil.disk_usage(tmp).free
+    if free < 2 * size + (64 << 20):
+        raise InputError(
+            f"the input ({size} bytes) needs about twice its size of scratch space; "
+            f"the split function has {free} bytes free (raise its ephemeral storage)"
+        )
+
+
+def split_object(bucket: str, key: str, etag: str) -> str | None:
+    """Split one uploaded object into a running job; return its job id (None if skipped)."""
+    job_id = job_id_for(bucket, key, etag)
+    source = aws.s3_uri(bucket, key)
+    logger.append_keys(job_id=job_id, source=source)
+    head = aws.head(bucket, key)
+    if head is None:
+        logger.warning("object is gone; nothing to split")
+        return None
+    fields: dict[str, Any] = {
+        "source": source,
+        "name": safe_stem(key),
+        "source_bytes": head["ContentLength"],
+    }
+    try:
+        fields.update(job_settings(head.get("Metadata", {})))
+    except UpscalerError as exc:
+        jobs.fail(job_id, str(exc), **fields)
+        return job_id
+    if not jobs.claim(job_id, fields):
+        logger.info("duplicate event: the job is already past its split")
+        return job_id
+    with tempfile.TemporaryDirectory(prefix="split-") as tmp:
+        local = Path(tmp) / f"source{PurePosixPath(key).suffix.lower()[:8]}"
+        try:
+            _check_disk(Path(tmp), head["ContentLength"])
+            aws.download(source, local)
+            info, packets = probe_with_packets(local)
+            limits = Limits.from_env()
+            check_output_limits(info, fields["scale"], limits)
+            chunks = plan_chunks(info, packets, config.chunk_seconds(), limits)
+            paths = split_chunks(local, chunks, Path(tmp) / "chunks")
+        except UpscalerError as exc:
+            reason = str(exc).replace(str(local), fields["name"] + local.suffix)
+            logger.info("input refused", extra={"reason": reason})
+            jobs.fail(job_id, reason)
+            return job_id
+        work = config.work_bucket()
+        for chunk, path in zip(chunks, paths, strict=True):
+            aws.upload(path, aws.s3_uri(work, chunk_key(job_id, chunk.index)))
+    for chunk in chunks:
+        chunk_fields = {
+            "frame_count": chunk.frame_count,
+            "start_s": chunk.start_s,
+            "duration_s": chunk.duration_s,
+        }
+        jobs.put_chunk(job_id, chunk.index, chunk_fields)
+    facts = {"chunk_count": len(chunks), "media": media_facts(info)}
+    if not jobs.set_status(job_id, jobs.SPLIT, (jobs.PENDING, jobs.SPLIT), **facts):
+        return job_id
+    job = {"job_id": job_id, **fields}
+    messages = [work_item(job, c.index, 1, work).to_dict() for c in chunks]
+    aws.send_all(config.work_queue_url(), messages)
+    jobs.set_status(job_id, jobs.RUNNING, (jobs.SPLIT,))
+    logger.info("split", extra={"chunks": len(chunks), "frames": info.video.frame_count})
+    return job_id
+
+
+@logger.inject_lambda_context
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, list[str]]:
+    """S3 ObjectCreated event -> one job per object (keys arrive URL-encoded)."""
+    job_ids = []
+    for record in event.records:
+        obj = record.s3.get_object
+        job_id = split_object(record.s3.bucket.name, unquote_plus(obj.key), obj.etag)
+        if job_id:
+            job_ids.append(job_id)
+    return {"job_ids": job_ids}

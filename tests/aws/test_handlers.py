@@ -1,0 +1,269 @@
+"""Handlers on moto with real video: split, dispatch, collect, merge and fetch."""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import json
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote_plus
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdas import aws, collect, dispatch, fetch, jobs, merge, split
+from lambdas.pipeline_local import CONTEXT
+from lambdas.ssrf import UrlGuard
+from tests.aws.conftest import CHUNKS, keys, queue_depth, upload
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def s3_event(bucket: str, key: str, etag: str = "abc") -> dict:
+    """An S3 ObjectCreated notification as S3 sends it (the key URL-encoded)."""
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag}},
+    }
+    return {"Records": [record]}
+
+
+def split_upload(pipeline, clip: Path, key: str) -> str:
+    upload(pipeline, clip, key)
+    answer = split.handler(s3_event(pipeline.env["INPUT_BUCKET"], key), CONTEXT)
+    return answer["job_ids"][0]
+
+
+def test_split_decodes_the_key_and_enqueues_one_message_per_chunk(pipeline, aws_clip):
+    key = "uploads/job-space/my holiday clip+1.mp4"
+    upload(pipeline, aws_clip, key)
+    assert pipeline.drain_uploads(split.handler) == 1  # moto's own notification
+    job = jobs.describe("job-space")
+    assert job["status"] == jobs.RUNNING and job["chunk_count"] == CHUNKS
+    assert job["source"].endswith("my holiday clip+1.mp4") and job["name"] == "my_holiday_clip_1"
+    assert job["media"]["frame_count"] == 48 and job["media"]["audio_streams"] == 1
+    work = pipeline.env["WORK_BUCKET"]
+    assert keys(work) == [f"jobs/job-space/chunks/chunk_{i:05d}.mp4" for i in range(CHUNKS)]
+    messages = [json.loads(r["body"]) for r in pipeline.receive("work")]  # 10 at most
+    assert sorted(m["index"] for m in messages) == list(range(CHUNKS))
+    first = min(messages, key=lambda m: m["index"])
+    assert first["chunk"] == f"s3://{work}/jobs/job-space/chunks/chunk_00000.mp4"
+    assert first["output"] == f"s3://{work}/jobs/job-space/up/chunk_00000.mp4"
+    assert (first["model"], first["scale"], first["attempt"]) == ("bicubic", 2, 1)
+
+
+def test_split_refuses_bad_input_with_a_reason(pipeline, tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    job_id = split_upload(pipeline, bad, "uploads/bad-job/notes.mp4")
+    job = jobs.describe(job_id)
+    assert job["status"] == jobs.FAILED
+    assert "notes.mp4: not a supported video file" in job["reason"]
+    assert "/tmp" not in job["reason"]
+    assert queue_depth(pipeline, "work") == 0
+
+
+def test_split_refuses_bad_settings(pipeline, aws_clip):
+    upload(pipeline, aws_clip, "uploads/bad-scale/clip.mp4", scale="7")
+    split.handler(s3_event(pipeline.env["INPUT_BUCKET"], "uploads/bad-scale/clip.mp4"), CONTEXT)
+    job = jobs.describe("bad-scale")
+    assert job["status"] == jobs.FAILED and "scale must be one of" in job["reason"]
+
+
+def test_duplicate_s3_event_is_idempotent(pipeline, aws_clip):
+    key = "incoming/clip.mp4"  # not under uploads/: the job id is a hash of the object
+    upload(pipeline, aws_clip, key)
+    event = s3_event(pipeline.env["INPUT_BUCKET"], key)
+    first = split.handler(event, CONTEXT)["job_ids"]
+    assert split.handler(event, CONTEXT)["job_ids"] == first
+    assert jobs.describe(first[0])["status"] == jobs.RUNNING
+    assert queue_depth(pipeline, "work") == CHUNKS
+
+
+def _results(pipeline) -> list[dict]:
+    records = []
+    while batch := pipeline.receive("results"):
+        records += batch
+        for record in batch:
+            pipeline._delete("results", record)
+    return records
+
+
+def test_duplicate_and_out_of_order_results_merge_once(pipeline, aws_clip, bicubic_models):
+    endpoint = pipeline.endpoint(bicubic_models)
+    job_id = split_upload(pipeline, aws_clip, "uploads/dupes/clip.mp4")
+    pipeline.drain("work", dispatch.handler)
+    chunk = jobs.get_chunk(job_id, 3)
+    assert chunk["status"] == jobs.DISPATCHED and chunk["inference_id"] == f"{job_id}:3:1"
+    assert endpoint.run(reverse=True) == CHUNKS  # completions arrive newest first
+    records = _results(pipeline)
+    assert len(records) == CHUNKS
+    for batch in (records[:2], records[::-1], records):  # and again, and again
+        collect.handler({"Records": batch}, CONTEXT)
+    job = jobs.describe(job_id)
+    assert job["status"] == jobs.MERGING and job["chunks_done"] == CHUNKS
+    assert queue_depth(pipeline, "merge") == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "attempts", "words"),
+    [
+        (RuntimeError("GPU fell over"), 2, "server error (500)"),
+        ("bad-request", 1, "client error (400)"),
+    ],
+)
+def test_failed_chunk_is_retried_then_fails_the_job(
+    pipeline, aws_clip, bicubic_models, monkeypatch, error, attempts, words
+):
+    monkeypatch.setenv("MAX_CHUNK_ATTEMPTS", "2")
+    endpoint = pipeline.endpoint(bicubic_models)
+    if error == "bad-request":
+        error = endpoint.inference.BadRequest("the chunk is not a video")
+    answer = endpoint._answer
+
+    def flaky(call):
+        if call["InferenceId"].split(":")[1] == "2":
+            raise error
+        return answer(call)
+
+    monkeypatch.setattr(endpoint, "_answer", flaky)
+    job_id = split_upload(pipeline, aws_clip, "uploads/flaky/clip.mp4")
+    for _ in range(attempts):
+        pipeline.drain("work", dispatch.handler)
+        endpoint.run()
+        records = _results(pipeline)
+        collect.handler({"Records": records + records}, CONTEXT)  # each report twice
+    job = jobs.describe(job_id)
+    assert job["status"] == jobs.FAILED, job
+    assert job["reason"].startswith(f"chunk 2 failed (attempt {attempts}):")
+    assert words in job["reason"]
+    assert jobs.get_chunk(job_id, 2)["attempt"] == attempts + 1
+    assert queue_depth(pipeline, "work") == 0 and queue_depth(pipeline, "merge") == 0
+
+
+def test_merge_publishes_atomically_and_cleans_up(pipeline, aws_clip, bicubic_models):
+    endpoint = pipeline.endpoint(bicubic_models)
+    job_id = split_upload(pipeline, aws_clip, "uploads/merged/clip.mp4")
+    pipeline.drain("work", dispatch.handler)
+    endpoint.run()
+    pipeline.drain("results", collect.handler)
+    record = pipeline.receive("merge")
+    puts = []
+    copy = aws.client("s3").copy
+
+    def watch(source, bucket, key):
+        puts.append((source["Key"], key, keys(bucket, "outputs/")))
+        copy(source, bucket, key)
+
+    aws.client("s3").copy = watch
+    merge.handler({"Records": record}, CONTEXT)
+    merge.handler({"Records": record}, CONTEXT)  # redelivered: nothing changes
+    job = jobs.describe(job_id)
+    final = f"outputs/{job_id}/clip_x2.mp4"
+    assert job["status"] == jobs.DONE and job["output"].endswith(final)
+    assert puts == [(f"tmp/{final}", final, [])]  # the final key appears only by the copy
+    assert keys(pipeline.env["OUTPUT_BUCKET"]) == [final]
+    assert keys(pipeline.env["WORK_BUCKET"], "jobs/") == []
+    assert job["output_bytes"] > 0
+
+
+def test_merge_with_a_missing_chunk_fails_and_writes_nothing(pipeline, aws_clip, bicubic_models):
+    endpoint = pipeline.endpoint(bicubic_models)
+    job_id = split_upload(pipeline, aws_clip, "uploads/holes/clip.mp4")
+    pipeline.drain("work", dispatch.handler)
+    endpoint.run()
+    pipeline.drain("results", collect.handler)
+    work = pipeline.env["WORK_BUCKET"]
+    aws.client("s3").delete_object(Bucket=work, Key=f"jobs/{job_id}/up/chunk_00004.mp4")
+    pipeline.drain("merge", merge.handler)
+    job = jobs.describe(job_id)
+    assert job["status"] == jobs.FAILED and "1 upscaled chunk(s) are missing" in job["reason"]
+    assert keys(pipeline.env["OUTPUT_BUCKET"]) == []
+
+
+PAGE = b'<html><head><title>Clip</title></head><body><video src="/clip.mp4"></video></body></html>'
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@pytest.fixture
+def web(aws_clip):
+    """A loopback web server: /clip.mp4, /page.html (a video tag), /hop (-> metadata)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/hop":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.end_headers()
+                return
+            body, kind = aws_clip.read_bytes(), "video/mp4"
+            if self.path == "/page.html":
+                body, kind = PAGE, "text/html"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_fetch_refuses_loopback_by_default(pipeline, web):
+    answer = fetch.handler({"url": f"{web}/clip.mp4", "job_id": "fetch-no"}, CONTEXT)
+    assert answer["status"] == jobs.FAILED and "loopback" in answer["reason"]
+    assert jobs.describe("fetch-no")["status"] == jobs.FAILED
+    assert keys(pipeline.env["INPUT_BUCKET"]) == []
+
+
+def test_fetch_downloads_when_loopback_is_allowed(pipeline, web, monkeypatch):
+    monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
+    event = {"url": f"{web}/clip.mp4", "job_id": "fetch-ok", "scale": 2}
+    answer = fetch.handler(event, CONTEXT)
+    assert answer["status"] == jobs.PENDING, answer
+    assert keys(pipeline.env["INPUT_BUCKET"]) == ["uploads/fetch-ok/clip.mp4"]
+    refused = fetch.handler({"url": f"{web}/hop", "job_id": "fetch-hop"}, CONTEXT)
+    assert "metadata" in refused["reason"]
+    monkeypatch.setenv("FETCH_MAX_BYTES", "1000")
+    small = fetch.handler({"url": f"{web}/clip.mp4", "job_id": "fetch-big"}, CONTEXT)
+    assert "over the limit of 1000" in small["reason"]
+
+
+def test_fetch_finds_the_video_of_a_page_with_yt_dlp(pipeline, web, monkeypatch):
+    monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
+    answer = fetch.handler({"url": f"{web}/page.html", "job_id": "fetch-page"}, CONTEXT)
+    assert answer["status"] == jobs.PENDING, answer
+    assert keys(pipeline.env["INPUT_BUCKET"], "uploads/fetch-page/")
+
+
+def test_throttled_dispatch_is_reported_for_redelivery(pipeline, aws_clip, bicubic_models):
+    endpoint = pipeline.endpoint(bicubic_models)
+    split_upload(pipeline, aws_clip, "uploads/throttled/clip.mp4")
+    calls = []
+
+    def throttled(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            error = {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}
+            raise ClientError(error, "InvokeEndpointAsync")
+        return endpoint.invoke_endpoint_async(**kwargs)
+
+    aws.override_client("sagemaker-runtime", SimpleNamespace(invoke_endpoint_async=throttled))
+    records = pipeline.receive("work")
+    answer = dispatch.handler({"Records": records}, CONTEXT)
+    assert answer["batchItemFailures"] == [{"itemIdentifier": records[1]["messageId"]}]
+    assert calls[0]["InferenceId"].endswith(":1") and calls[0]["ContentType"] == "application/json"
+    assert calls[0]["InputLocation"].startswith(f"s3://{pipeline.env['WORK_BUCKET']}/jobs/")
+    assert len(endpoint.pending) == CHUNKS - 1
