@@ -119,9 +119,9 @@ def test_bad_inputs_fail_cleanly(basic_clip, tmp_path):
 
 
 def test_audio_only_input_is_refused(tmp_path):
-    from tests.clips import _tone
-
     import av
+
+    from tests.clips import _tone
 
     path = tmp_path / "audio.m4a"
     with av.open(str(path), "w", format="mp4") as out:

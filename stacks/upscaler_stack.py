@@ -1,0 +1,77 @@
+"""The Upscaler stack: storage, the async endpoint and the Lambda pipeline, in one stack.
+
+One stack, three constructs: the S3 notification (input bucket -> split Lambda), the SNS
+subscriptions (endpoint topics -> results queue) and the grants cross all three, and splitting
+them into stacks would create cyclic cross-stack references (and exports that block updates).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.config import Settings
+from stacks.endpoint import Endpoint
+from stacks.pipeline import Pipeline
+from stacks.storage import UPLOAD_PREFIX, Storage
+
+
+class UpscalerStack(cdk.Stack):
+    def __init__(self, scope: Construct, cid: str, *, settings: Settings, **kwargs) -> None:
+        super().__init__(scope, cid, **kwargs)
+        self.settings = settings
+
+        # One customer-managed key for the SNS topics: CloudWatch alarms and SageMaker can only
+        # publish to encrypted topics whose key they may use (the AWS-managed key forbids it).
+        self.topic_key = kms.Key(
+            self,
+            "TopicKey",
+            description="Upscaler SNS topics (endpoint notifications, alarms)",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            pending_window=cdk.Duration.days(7),
+        )
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+
+        self.storage = Storage(self, "Storage", settings=settings)
+        self.endpoint = Endpoint(
+            self,
+            "Inference",
+            settings=settings,
+            work_bucket=self.storage.work_bucket,
+            topic_key=self.topic_key,
+        )
+        self.pipeline = Pipeline(
+            self,
+            "Pipeline",
+            settings=settings,
+            storage=self.storage,
+            endpoint=self.endpoint,
+            topic_key=self.topic_key,
+        )
+
+        # Names the CLI (`upscaler submit/status --stack NAME`) reads from the stack outputs.
+        outputs = {
+            "InputBucketName": self.storage.input_bucket.bucket_name,
+            "UploadPrefix": UPLOAD_PREFIX,
+            "WorkBucketName": self.storage.work_bucket.bucket_name,
+            "OutputBucketName": self.storage.output_bucket.bucket_name,
+            "JobTableName": self.storage.job_table.table_name,
+            "FetchFunctionName": self.pipeline.functions["fetch"].function_name,
+            "EndpointName": self.endpoint.endpoint_name,
+            "ModelDataUrl": self.endpoint.model_data_url,
+            "InferenceImageUri": self.endpoint.image_uri,
+            "WorkQueueUrl": self.pipeline.work_queue.queue_url,
+            "AlarmTopicArn": self.pipeline.alarm_topic.topic_arn,
+        }
+        for name, value in outputs.items():
+            cdk.CfnOutput(self, name, value=value)
