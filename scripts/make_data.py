@@ -32,39 +32,65 @@ PLASMA_FHD = "/usr/share/wallpapers/{}/contents/images/1920x1080.jpg"
 LOMIRI = "/usr/share/backgrounds/{}.jpg"
 MATE = "/usr/share/backgrounds/mate/nature/{}.jpg"
 
-# Photographs (and a few detailed paintings) only; package -> paths.
-SOURCES: dict[str, list[str]] = {
-    "plasma-workspace-wallpapers": [
-        PLASMA.format("ColorfulCups"),
-        *(
-            PLASMA_FHD.format(n)
-            for n in (
-                "Autumn", "BytheWater", "ColdRipple", "DarkestHour", "FallenLeaf",
-                "Grey", "Kite", "OneStandsOut", "Path", "summer_1am",
-            )
-        ),
-    ],
-    "mate-backgrounds": [
-        MATE.format(n)
+# Photographs (and a few detailed paintings) only, as (package, path).
+SOURCES: list[tuple[str, str]] = [
+    ("plasma-workspace-wallpapers", PLASMA.format("ColorfulCups")),
+    *(
+        ("plasma-workspace-wallpapers", PLASMA_FHD.format(n))
         for n in (
-            "Aqua", "Blinds", "Dune", "FreshFlower", "GreenMeadow", "LadyBird",
-            "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower",
+            "Autumn",
+            "BytheWater",
+            "ColdRipple",
+            "DarkestHour",
+            "FallenLeaf",
+            "Grey",
+            "Kite",
+            "OneStandsOut",
+            "Path",
+            "summer_1am",
         )
-    ]
-    + ["/usr/share/backgrounds/mate/abstract/Elephants_5640x3172.jpg"],
-    "lomiri-wallpapers-16.04": [
-        LOMIRI.format(n)
+    ),
+    *(
+        ("mate-backgrounds", MATE.format(n))
         for n in (
-            "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Kleiber_by_Lukas_Baubkus",
-            "Picture_0B_by_freespace", "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede",
-            "aitzgorri_by_Aitzol_Berasategi", "analogpattern_by_Peter_Nerlich",
-            "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi",
-            "greentock_by_Peter_Nerlich", "life_by_Aitzol_Berasategi",
-            "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt",
+            "Aqua",
+            "Blinds",
+            "Dune",
+            "FreshFlower",
+            "GreenMeadow",
+            "LadyBird",
+            "RainDrops",
+            "Storm",
+            "TwoWings",
+            "Wood",
+            "YellowFlower",
+        )
+    ),
+    ("mate-backgrounds", "/usr/share/backgrounds/mate/abstract/Elephants_5640x3172.jpg"),
+    *(
+        (
+            "lomiri-wallpapers-20.04" if n.startswith("Kleiber") else "lomiri-wallpapers-16.04",
+            LOMIRI.format(n),
+        )
+        for n in (
+            "Bridge_by_Sander_Klootwijk",
+            "Dragonfly_by_Bolly",
+            "Kleiber_by_Lukas_Baubkus",
+            "Picture_0B_by_freespace",
+            "Picture_1A_by_freespace",
+            "Wine_by_Jakkub_Mede",
+            "aitzgorri_by_Aitzol_Berasategi",
+            "analogpattern_by_Peter_Nerlich",
+            "free_by_Peter_Nerlich",
+            "friends_by_Aitzol_Berasategi",
+            "greentock_by_Peter_Nerlich",
+            "life_by_Aitzol_Berasategi",
+            "picosdeeuropa_by_Aitzol_Berasategi",
+            "seeding_by_Clements_Engelhardt",
             "sunset_by_Aitzol_Berasategi",
         )
-    ],
-}
+    ),
+]
 # Held out for validation (never cut into training patches).
 DEV = (
     MATE.format("Garden"),
@@ -122,18 +148,17 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     train, manifest, missing = [], {"train": [], "dev": []}, []
-    for package, paths in SOURCES.items():
-        for path in paths:
-            img = load(path)
-            if img is None:
-                missing.append(path)
-                continue
-            n = 0
-            for scaled in scales_of(img):
-                got = patches(np.asarray(scaled), args.patch, rng, args.keep_flat)
-                train += got
-                n += len(got)
-            manifest["train"].append({"package": package, "path": path, "patches": n})
+    for package, path in SOURCES:
+        img = load(path)
+        if img is None:
+            missing.append(path)
+            continue
+        n = 0
+        for scaled in scales_of(img):
+            got = patches(np.asarray(scaled), args.patch, rng, args.keep_flat)
+            train += got
+            n += len(got)
+        manifest["train"].append({"package": package, "path": path, "patches": n})
     if not train:
         raise SystemExit(f"no training photos found; install them: sudo {APT}")
 
@@ -146,7 +171,12 @@ def main(argv: list[str] | None = None) -> None:
         scaled = np.asarray(scales_of(img)[1])  # one mid-scale version, 4 crops from it
         h, w = scaled.shape[:2]
         d = args.dev_size
-        for y, x in ((h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4), (h // 2, w // 2)):
+        for y, x in (
+            (h // 4, w // 4),
+            (h // 4, 3 * w // 4),
+            (3 * h // 4, w // 4),
+            (h // 2, w // 2),
+        ):
             dev.append(scaled[y - d // 2 : y + d // 2, x - d // 2 : x + d // 2])
         manifest["dev"].append({"path": path, "crops": 4})
 

@@ -123,7 +123,9 @@ def evaluate_compressed(
         if crf is not None:
             lr = h264_roundtrip(lr, crf)
         sr = upscale_image(lr, net)
-        rows.append({"image": path.stem, "psnr_y": psnr(sr, hr, scale), "ssim_y": ssim(sr, hr, scale)})
+        rows.append(
+            {"image": path.stem, "psnr_y": psnr(sr, hr, scale), "ssim_y": ssim(sr, hr, scale)}
+        )
     out = _summary(net, scale, rows, time.perf_counter() - t0)
     out.update(dataset=str(hr_dir), crf=crf)
     if any(math.isinf(r["psnr_y"]) for r in rows):

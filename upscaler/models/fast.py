@@ -2,8 +2,8 @@
 
 The body runs at *half* the input resolution: the Y plane is pixel-unshuffled by 2 (1 -> 4
 channels), goes through a few 3x3 conv + ReLU layers, and a final conv emits
-`(2 * scale)**2` channels that pixel-shuffle straight to the output size. A learnable linear
-skip path (a 3x3 conv on the unshuffled input, initialised to exact MATLAB bicubic) is added
+`(2 * scale)**2` channels that pixel-shuffle straight to the output size. A fixed linear skip
+path (a 3x3 conv on the unshuffled input that computes exact MATLAB bicubic) is added
 before the shuffle, so the body only learns the residual detail and training converges fast.
 Working at half resolution quarters the pixel count, so 32 channels cost what 16 channels
 cost at full resolution, with twice the receptive field.
@@ -54,11 +54,11 @@ def symmetric_pad(x: torch.Tensor, p: int) -> torch.Tensor:
 
 
 class FastSR(SRModel):
-    """Half-resolution conv body + bicubic-initialised linear skip, pixel-shuffle output."""
+    """Half-resolution conv body + fixed bicubic skip, pixel-shuffle output."""
 
     channels = "y"
 
-    def __init__(self, scale: int, width: int = 32, depth: int = 3) -> None:
+    def __init__(self, scale: int, width: int = 32, depth: int = 4) -> None:
         super().__init__(scale)
         self.width, self.depth = width, depth
         r = UNSHUFFLE * scale
@@ -69,9 +69,9 @@ class FastSR(SRModel):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
         layers.append(nn.Conv2d(width, r * r, 3, padding=1))
         self.body = nn.Sequential(*layers)
-        self.skip = nn.Conv2d(UNSHUFFLE**2, r * r, 3, bias=False)
+        # Fixed, not learned: Adam's per-weight steps would only add noise to exact bicubic.
+        self.register_buffer("skip", bicubic_skip_kernel(scale), persistent=False)
         with torch.no_grad():
-            self.skip.weight.copy_(bicubic_skip_kernel(scale))
             for conv in self.body[:-1:2]:  # He init keeps the signal alive through the ReLUs
                 nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
                 conv.bias.zero_()
@@ -85,7 +85,7 @@ class FastSR(SRModel):
         if ph or pw:  # odd sizes: pad to even, crop the output back
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         zp = self.unshuffle(symmetric_pad(x, UNSHUFFLE))
-        out = self.body(zp[..., 1:-1, 1:-1] - 0.5) + self.skip(zp)
+        out = self.body(zp[..., 1:-1, 1:-1] - 0.5) + F.conv2d(zp, self.skip)
         out = self.shuffle(out)
         if ph or pw:
             out = out[..., : h * self.scale, : w * self.scale]
@@ -98,5 +98,15 @@ class FastSR(SRModel):
     weights={2: "fast_x2.pt", 4: "fast_x4.pt"},
     description="real-time CPU net on luma (half-res conv body + bicubic skip), x2/x4",
 )
-def build_fast(scale: int, width: int = 32, depth: int = 3) -> FastSR:
+def build_fast(scale: int, width: int = 32, depth: int = 4) -> FastSR:
+    return FastSR(scale, width, depth)
+
+
+@register(
+    "fast-real",
+    (2,),
+    weights={2: "fast-real_x2.pt"},
+    description="`fast` trained on degraded LR (blur, noise, JPEG, H.264) for real footage",
+)
+def build_fast_real(scale: int, width: int = 32, depth: int = 4) -> FastSR:
     return FastSR(scale, width, depth)

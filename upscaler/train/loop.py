@@ -2,8 +2,9 @@
 
 Used by `upscaler train` and by `sagemaker/train.py`. Writes into `out_dir`:
 `last.pt` (full state for `resume`), `best.pt` (EMA weights with the best dev PSNR, a
-normal model checkpoint), `log.jsonl` and `curve.png`. Resuming restores model, EMA,
-optimiser, history and RNG states, so a resumed run continues exactly.
+normal model checkpoint; in the GAN stage the latest EMA), `log.jsonl` and `curve.png`.
+Resuming restores model, EMA, optimiser, history and RNG states, so a resumed run
+continues exactly.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ class TrainConfig:
     threads: int | None = 2  # torch CPU threads
     degradation: str = "bicubic"  # or "real" (blur, noise, JPEG, H.264)
     init_from: str | None = None  # checkpoint to start from (matching tensors are copied)
+    gan: bool = False  # GAN stage: + discriminator and VGG perceptual loss (from init_from)
+    vgg_weights: str | None = None  # local VGG19 file; else $UPSCALER_VGG19 / hub cache
+    pixel_weight: float = 0.01
+    perceptual_weight: float = 1.0
+    gan_weight: float = 0.005
     resume: bool = False
     export: str | None = None  # also copy the best checkpoint here (e.g. upscaler/weights)
     data_note: str = "Debian wallpaper photos (see DATA_LICENSES.md)"
@@ -153,6 +159,20 @@ def train(cfg: TrainConfig) -> Path:
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = PIXEL_LOSSES[cfg.loss]
+    gan = None
+    if cfg.gan:
+        from upscaler.train.gan import GanStage
+
+        in_ch = 1 if model.channels == "y" else 3
+        gan = GanStage(
+            in_ch,
+            device,
+            cfg.lr,
+            cfg.vgg_weights,
+            cfg.pixel_weight,
+            cfg.perceptual_weight,
+            cfg.gan_weight,
+        )
     history: dict[str, Any] = {"loss": [], "psnr": [], "best": -1.0, "best_step": 0}
     if pairs:
         base = [psnr_y(imresize(lr, scale=cfg.scale), hr, cfg.scale) for lr, hr in pairs]
@@ -165,6 +185,8 @@ def train(cfg: TrainConfig) -> Path:
         ema.model.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         scaler.load_state_dict(state["scaler"])
+        if gan is not None:
+            gan.load_state_dict(state["gan"])
         sampler.gen.set_state(state["data_rng"])
         torch.set_rng_state(state["torch_rng"])
         history, step = state["history"], state["step"]
@@ -176,6 +198,7 @@ def train(cfg: TrainConfig) -> Path:
             "params": params,
             "data": cfg.data_note,
             "degradation": cfg.degradation,
+            "stage": f"gan, perceptual {gan.note}" if gan else f"pixel ({cfg.loss})",
             "steps": step,
             "batch_size": cfg.batch_size,
             "crop": cfg.crop,
@@ -195,6 +218,7 @@ def train(cfg: TrainConfig) -> Path:
                 "torch_rng": torch.get_rng_state(),
                 "history": history,
                 "step": step,
+                **({"gan": gan.state_dict()} if gan else {}),
             },
             last.with_suffix(".tmp"),
         )
@@ -211,11 +235,14 @@ def train(cfg: TrainConfig) -> Path:
         lr_img, hr_img = sampler.sample(cfg.batch_size)
         lr_img, hr_img = lr_img.to(device), hr_img.to(device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            loss = loss_fn(model(lr_img).float(), hr_img)
+            sr = model(lr_img).float()
+            loss = gan.generator_loss(sr, hr_img) if gan else loss_fn(sr, hr_img)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
+        if gan:
+            gan.discriminator_step(sr, hr_img)
         ema.update(model)
         step += 1
         running += loss.item()
@@ -238,7 +265,7 @@ def train(cfg: TrainConfig) -> Path:
                 logf.write(json.dumps({"step": step, "dev_psnr": psnr}) + "\n")
                 logf.flush()
                 log.info("step %d dev PSNR %.3f dB", step, psnr)
-                if psnr > history["best"]:
+                if psnr > history["best"] or gan:  # GAN stage: PSNR is not the goal, keep latest
                     history["best"], history["best_step"] = psnr, step
                     save_checkpoint(
                         best,

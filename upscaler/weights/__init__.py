@@ -1,0 +1,1 @@
+"""Shipped checkpoints (`<model>_x<scale>.pt`), found through the model registry."""
