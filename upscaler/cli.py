@@ -316,10 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models and their shipped weights")
     p.set_defaults(func=cmd_models)
 
-    from upscaler import cost, package
+    from upscaler import cloud, cost, package
 
     package.add_commands(sub)
     cost.add_commands(sub)
+    cloud.add_commands(sub)
     return parser
 
 
