@@ -2,40 +2,54 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+CORE   := $(VENV)/.installed-core
+DEV    := $(VENV)/.installed-dev
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: install demo test lint format data bench clean
+.PHONY: install install-dev demo test lint format data bench synth clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# The core (what `make demo` and users need): torch CPU, PyAV, numpy, pillow...
+$(CORE): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	touch $(CORE)
 
-install: $(STAMP)
+# Tests, lint, AWS (moto, CDK, cdk-nag, cfn-lint) and the SageMaker SDK.
+$(DEV): $(CORE) requirements-dev.txt requirements-aws.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV)
 
-demo: $(STAMP)
+install: $(CORE)
+install-dev: $(DEV)
+
+demo: $(CORE)
 	$(PY) -m upscaler.demo --out out/demo
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 test: lint
 	$(PY) -m pytest -q
 
-format: $(STAMP)
+format: $(DEV)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
 # Training photos from Debian packages (licences in DATA_LICENSES.md).
-data: $(STAMP)
+data: $(CORE)
 	apt-get install -y --no-install-recommends plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers
 	$(PY) scripts/make_data.py
 
-bench: $(STAMP)
-	$(PY) -m upscaler.cli bench --models bicubic,fast --size 426x240
+bench: $(CORE)
+	$(PY) -m benchmarks.speed --models bicubic,lanczos,fast --size 426x240
+
+# CloudFormation via the pinned CDK CLI (the tests synthesize in-process without it).
+synth: $(DEV)
+	npm install --no-save aws-cdk@2.1148.1
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk synth -o cdk.out
 
 clean:
-	rm -rf out .pytest_cache .ruff_cache
+	rm -rf out cdk.out .pytest_cache .ruff_cache
