@@ -54,7 +54,7 @@ class WorkItem:
     scale: int
     codec: str = "h264"
     crf: int = 18
-    preset: str = "medium"
+    preset: str = "veryfast"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

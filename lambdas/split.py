@@ -57,7 +57,7 @@ def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
     settings = EncodeSettings(
         codec=metadata.get("codec") or config.env("CODEC", "h264"),
         crf=int(crf_text),
-        preset=config.env("PRESET", "medium"),
+        preset=config.env("PRESET", "veryfast"),
     )
     return {
         "model": model,

@@ -4,7 +4,7 @@ Two kinds of request:
 
 - `application/json`: a chunk job spec, as the pipeline's dispatch sends it asynchronously:
   {"chunk": "s3://…/chunk_00001.mp4", "output": "s3://…/up/chunk_00001.mp4", "model": "fast",
-  "scale": 2, "codec": "h264", "crf": 18, "preset": "medium"}. The chunk is read from S3,
+  "scale": 2, "codec": "h264", "crf": 18, "preset": "veryfast"}. The chunk is read from S3,
   upscaled by the core engine (GPU fp16 when present, tiles sized from free memory) and written
   to `output`; the answer is JSON {frames, seconds, fps, width, height, output}.
 - `image/png` or `image/jpeg`: one picture, answered with the upscaled PNG.
@@ -135,7 +135,7 @@ def _chunk_request(body: bytes) -> ChunkRequest:
         settings = EncodeSettings(
             codec=str(spec.get("codec", "h264")),
             crf=int(spec.get("crf", 18)),
-            preset=str(spec.get("preset", "medium")),
+            preset=str(spec.get("preset", "veryfast")),
         )
     except (UpscalerError, ValueError, TypeError) as exc:
         raise BadRequest(str(exc)) from None

@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--crf", type=int, default=18, help="quality (0 = lossless, default 18)")
     p.add_argument("--codec", default="h264", help="h264 or h265 (default h264)")
-    p.add_argument("--preset", default="medium", help="x264/x265 preset (default medium)")
+    p.add_argument("--preset", default="veryfast", help="x264/x265 preset (default veryfast)")
     p.add_argument("--tile", type=_tile_arg, default=None, help="auto, 0 (off) or tile size")
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")

@@ -146,3 +146,6 @@ def test_unknown_model_and_bad_output_suffix(basic_clip, tmp_path):
     assert proc.returncode == 4 and "unknown model 'nope'" in proc.stderr
     proc = run_cli("upscale", str(basic_clip), "-o", str(tmp_path / "o.avi"))
     assert proc.returncode == 5 and "unsupported output container" in proc.stderr
+    proc = run_cli("upscale", str(basic_clip), "-o", str(tmp_path / "o.mp4"), "--preset", "warp")
+    assert proc.returncode == 5 and "unknown preset 'warp'" in proc.stderr
+    assert not (tmp_path / "o.mp4").exists()

@@ -38,3 +38,14 @@ def test_bicubic_set5_x2_matches_published():
     result = evaluate("bicubic", 2, SET5)
     assert result["psnr_y"] == pytest.approx(33.66, abs=0.05)
     assert 0.925 < result["ssim_y"] < 0.935
+
+
+def test_h264_roundtrip_loses_more_at_higher_crf():
+    from upscaler.evaluate.quality import h264_roundtrip
+
+    rng = np.random.default_rng(0)
+    img = np.kron(rng.integers(0, 256, (12, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    img = img[:47, :63]  # odd sizes are padded for 4:2:0 and cropped back
+    near, far = h264_roundtrip(img, 10), h264_roundtrip(img, 40)
+    assert near.shape == far.shape == img.shape
+    assert psnr(near, img) > psnr(far, img) + 3
