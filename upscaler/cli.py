@@ -317,10 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     from upscaler import cloud, cost, package
+    from upscaler.live import cli as live_cli
 
     package.add_commands(sub)
     cost.add_commands(sub)
     cloud.add_commands(sub)
+    live_cli.add_commands(sub)
     return parser
 
 
