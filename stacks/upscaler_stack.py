@@ -13,8 +13,9 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import Settings
+from stacks.dataset import DatasetBuilder
 from stacks.endpoint import Endpoint
-from stacks.pipeline import Pipeline
+from stacks.pipeline import REPO_ROOT, Pipeline
 from stacks.storage import UPLOAD_PREFIX, Storage
 
 
@@ -58,6 +59,16 @@ class UpscalerStack(cdk.Stack):
             endpoint=self.endpoint,
             topic_key=self.topic_key,
         )
+        # Training data from real video: training/raw/* -> shards under training/shards/.
+        self.dataset = DatasetBuilder(
+            self,
+            "Dataset",
+            work_bucket=self.storage.work_bucket,
+            repo_root=str(REPO_ROOT),
+            alarm_topic=self.pipeline.alarm_topic,
+            memory_mb=settings.media_memory_mb,
+            log_level=settings.log_level,
+        )
 
         # Names the CLI (`upscaler submit/status --stack NAME`) reads from the stack outputs.
         outputs = {
@@ -72,6 +83,7 @@ class UpscalerStack(cdk.Stack):
             "InferenceImageUri": self.endpoint.image_uri,
             "WorkQueueUrl": self.pipeline.work_queue.queue_url,
             "AlarmTopicArn": self.pipeline.alarm_topic.topic_arn,
+            "DatasetQueueUrl": self.dataset.queue.queue_url,
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

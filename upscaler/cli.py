@@ -317,18 +317,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     from upscaler import cloud, cost, package
+    from upscaler.dataset import cli as dataset_cli
     from upscaler.live import cli as live_cli
 
     package.add_commands(sub)
     cost.add_commands(sub)
     cloud.add_commands(sub)
     live_cli.add_commands(sub)
+    dataset_cli.add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command, turning expected errors into one-line messages."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports torch: Ctrl-C often lands here
+    except KeyboardInterrupt:
+        print("upscaler: interrupted; no output was written", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,

@@ -270,8 +270,8 @@ def test_queues_have_dlqs_encryption_and_tls(synth):
         if "RedrivePolicy" in p
     }
     main = {k for k, p in queues.items() if "RedrivePolicy" in p}
-    assert len(main) == 3  # work, results, merge
-    assert len(dlqs) == 3 and not dlqs & main
+    assert len(main) == 4  # work, results, merge, dataset
+    assert len(dlqs) == 4 and not dlqs & main
     for key in main:
         redrive = queues[key]["RedrivePolicy"]
         assert 1 <= redrive["maxReceiveCount"] <= 5
@@ -294,7 +294,7 @@ def test_sqs_event_sources_report_batch_item_failures(synth):
     ids = function_ids(raw)
     mappings = props(raw, "AWS::Lambda::EventSourceMapping")
     by_function = {ref_id(p["FunctionName"]): p for p in mappings.values()}
-    assert set(by_function) == {ids["dispatch"], ids["collect"], ids["merge"]}
+    assert set(by_function) == {ids[n] for n in ("dispatch", "collect", "merge", "dataset")}
     for p in mappings.values():
         assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert by_function[ids["merge"]]["BatchSize"] == 1
@@ -302,12 +302,17 @@ def test_sqs_event_sources_report_batch_item_failures(synth):
 
 def test_uploads_trigger_split(synth):
     raw = synth.raw
-    (notification,) = props(raw, "Custom::S3BucketNotifications").values()
-    assert ref_id(notification["BucketName"]) == bucket_id(raw, "StorageInput")
-    (config,) = notification["NotificationConfiguration"]["LambdaFunctionConfigurations"]
+    notifications = props(raw, "Custom::S3BucketNotifications").values()
+    by_bucket = {ref_id(n["BucketName"]): n["NotificationConfiguration"] for n in notifications}
+    (config,) = by_bucket[bucket_id(raw, "StorageInput")]["LambdaFunctionConfigurations"]
     assert config["Events"] == ["s3:ObjectCreated:*"]
     assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "uploads/"}]
     assert ref_id(config["LambdaFunctionArn"]) == function_ids(raw)["split"]
+    # Raw training videos in the work bucket go to the dataset builder's queue.
+    (raw_videos,) = by_bucket[bucket_id(raw, "StorageWork")]["QueueConfigurations"]
+    assert raw_videos["Filter"]["Key"]["FilterRules"] == [
+        {"Name": "prefix", "Value": "training/raw/"}
+    ]
 
 
 def test_every_dlq_has_a_depth_alarm(synth):
@@ -354,10 +359,13 @@ def test_topics_are_encrypted_tls_only_and_feed_the_results_queue(synth):
 def test_functions_are_one_image_with_their_handler_and_sizing(synth):
     raw = synth.raw
     ids = function_ids(raw)
-    assert set(ids) == set(FUNCTIONS)
+    assert set(ids) == {*FUNCTIONS, "dataset"}
     functions = props(raw, "AWS::Lambda::Function")
-    images = {json.dumps(functions[ids[n]]["Code"]["ImageUri"]) for n in FUNCTIONS}
+    images = {json.dumps(functions[ids[n]]["Code"]["ImageUri"]) for n in ids}
     assert len(images) == 1, "all handlers share one container image"
+    dataset = functions[ids["dataset"]]
+    assert dataset["ImageConfig"]["Command"] == ["lambdas.dataset.handler"]
+    assert "WORK_BUCKET" in dataset["Environment"]["Variables"]
     for name in FUNCTIONS:
         p = functions[ids[name]]
         assert p["PackageType"] == "Image"

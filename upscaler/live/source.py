@@ -3,7 +3,7 @@
 Every source is demuxed by PyAV from a Python file object we opened ourselves, with FFmpeg's
 own nested opens refused and the demuxer limited to `safe_open.ALLOWED_DEMUXERS` (so an HLS
 playlist or a concat script cannot make FFmpeg fetch other URLs or local files). Stream URLs
-go through the project's SSRF guard (`upscaler.net.ssrf`, also `lambdas/ssrf.py`: public
+go through the project's SSRF guard (`upscaler.net.ssrf`, shared with the fetch Lambda: public
 addresses only, the checked address is the one connected to, redirects re-checked).
 HLS/DASH manifests are therefore not supported: each segment would be a nested open FFmpeg
 makes itself; use a single progressive stream (MPEG-TS, FLV, Matroska over http) instead.
@@ -17,7 +17,6 @@ being made up for in a burst.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from upscaler.media.frames import (
     is_full_range,
 )
 from upscaler.media.safe_open import ALLOWED_DEMUXERS, _refuse_nested_open, open_media
+from upscaler.net.ssrf import UrlGuard, open_url
 
 #: When the source is this many seconds behind its own timeline, re-anchor (no catch-up).
 REANCHOR_S = 1.0
@@ -86,29 +86,6 @@ def _open_stream(handle: BinaryIO, what: str, fmt: str | None = None) -> av.cont
         raise InputError(f"{what}: not a supported live stream ({exc})") from None
 
 
-def _guard():
-    """`(UrlGuard, open_url)` of the project's SSRF guard: `upscaler.net.ssrf` in the core,
-    else `lambdas/ssrf.py` (imported, or loaded from the checkout beside this package)."""
-    try:
-        from upscaler.net.ssrf import UrlGuard, open_url
-    except ImportError:
-        pass
-    else:
-        return UrlGuard, open_url
-    try:
-        from lambdas.ssrf import UrlGuard, open_url
-    except ImportError:
-        path = Path(__file__).resolve().parents[2] / "lambdas" / "ssrf.py"
-        if not path.is_file():
-            raise InputError("stream URLs need the SSRF guard (upscaler.net.ssrf)") from None
-        spec = importlib.util.spec_from_file_location("_upscaler_live_ssrf", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        UrlGuard, open_url = module.UrlGuard, module.open_url
-    return UrlGuard, open_url
-
-
 @contextlib.contextmanager
 def open_source(spec: str, guard: Any = None) -> Iterator[av.container.Container]:
     """Open SOURCE for demuxing (a context manager). `guard`: an SSRF `UrlGuard`
@@ -126,8 +103,7 @@ def open_source(spec: str, guard: Any = None) -> Iterator[av.container.Container
         finally:
             container.close()
         return
-    url_guard, open_url = _guard()
-    response, _ = open_url(spec, guard or url_guard(), timeout=10.0)
+    response, _ = open_url(spec, guard or UrlGuard(), timeout=10.0)
     try:
         container = _open_stream(response, spec)
         try:

@@ -28,8 +28,13 @@ def bicubic_lr(hr: torch.Tensor, scale: int, gen: torch.Generator | None = None)
 
 
 def load_patches(path: str | Path) -> np.ndarray:
-    """The uint8 [N, P, P, 3] patch array, loaded into memory."""
-    arr = np.load(path)
+    """The uint8 [N, P, P, 3] patches: a `.npy` file (memory-mapped) or a shard directory
+    written by `upscaler dataset build` (read from its memory-mapped shards)."""
+    if Path(path).is_dir():
+        from upscaler.dataset.shards import ShardedPatches
+
+        return ShardedPatches(path)  # type: ignore[return-value]  # array-like
+    arr = np.load(path, mmap_mode="r")
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"{path}: expected uint8 [N, H, W, 3], got {arr.dtype} {arr.shape}")
     return arr
@@ -75,14 +80,16 @@ class PatchSampler:
 
 
 def dev_pairs(
-    path: str | Path, scale: int, channels: str
+    path: str | Path, scale: int, channels: str, degrade: Degrade = bicubic_lr
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Validation (lr, hr) pairs [1,C,H,W] from the dev crops, clean bicubic LR."""
+    """Validation (lr, hr) pairs [1,C,H,W] from the dev crops; LR made by `degrade` with a
+    fixed seed, so every validation of a run (and of a resumed run) sees the same inputs."""
+    gen = torch.Generator().manual_seed(1234)
     pairs = []
     for crop in load_patches(path):
-        h, w = (s - s % scale for s in crop.shape[:2])
+        h, w = (s - s % (2 * scale) for s in crop.shape[:2])
         hr = torch.from_numpy(np.array(crop[:h, :w])).permute(2, 0, 1)[None].float().div(255)
-        lr = bicubic_lr(hr, scale)
+        lr = degrade(hr, scale, gen)
         if channels == "y":
             hr, lr = rgb_to_y(hr), rgb_to_y(lr)
         pairs.append((lr, hr))
