@@ -8,6 +8,7 @@ Barbin (GPL-2+, from Debian's mate-backgrounds); see DATA_LICENSES.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -42,13 +43,17 @@ def camera_path(photo: Image.Image, width: int, height: int, frames: int) -> lis
     return boxes
 
 
-def render_frames(width: int, height: int, frames: int) -> list[np.ndarray]:
-    """The sample's frames as RGB arrays (area-filtered from the photo, like a camera)."""
+def iter_frames(width: int, height: int, frames: int) -> Iterator[np.ndarray]:
+    """The sample's frames as RGB arrays (area-filtered from the photo, like a camera),
+    rendered one at a time so a long clip needs no more memory than a short one."""
     photo = sample_photo()
-    return [
-        np.asarray(photo.resize((width, height), Image.BOX, box=box))
-        for box in camera_path(photo, width, height, frames)
-    ]
+    for box in camera_path(photo, width, height, frames):
+        yield np.asarray(photo.resize((width, height), Image.BOX, box=box))
+
+
+def render_frames(width: int, height: int, frames: int) -> list[np.ndarray]:
+    """All of the sample's frames as a list (for short clips and ground truth)."""
+    return list(iter_frames(width, height, frames))
 
 
 def make_sample_clip(
@@ -76,7 +81,7 @@ def make_sample_clip(
         video.codec_context.color_range = 1
         if audio:
             sound = out.add_stream("aac", rate=48000, layout="stereo")
-        for rgb in render_frames(width, height, count):
+        for rgb in iter_frames(width, height, count):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame = frame.reformat(format=pix_fmt, dst_colorspace="itu709", dst_color_range="MPEG")
             out.mux(video.encode(frame))
