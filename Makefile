@@ -6,7 +6,7 @@ CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: install install-dev demo test lint format data bench synth clean
+.PHONY: install install-dev demo test lint audit format data bench synth clean
 
 # The core (what `make demo` and users need): torch CPU, PyAV, numpy, pillow...
 $(CORE): requirements.txt pyproject.toml
@@ -30,6 +30,11 @@ demo: $(CORE)
 lint: $(DEV)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m bandit -q -r upscaler lambdas sagemaker -ll
+
+# Known-vulnerability audit of the pinned runtime dependencies (needs PyPI's JSON API / OSV).
+audit: $(DEV)
+	$(PY) -m pip_audit -r requirements.txt -r requirements-aws.txt
 
 test: lint
 	$(PY) -m pytest -q

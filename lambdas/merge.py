@@ -104,7 +104,8 @@ def merge(job_id: str) -> None:
         return
     bucket, key = config.output_bucket(), output_key(job)
     existing = aws.head(bucket, key)
-    if existing is not None:
+    if existing is not None:  # a previous attempt published it (and may have died after)
+        aws.client("s3").delete_object(Bucket=bucket, Key=f"tmp/{key}")
         _finish(job, key, existing["ContentLength"], 0.0)
         return
     started = time.perf_counter()

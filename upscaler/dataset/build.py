@@ -190,7 +190,7 @@ def download(url: str, dest_dir: Path, guard: Any = None, max_bytes: int | None 
     limit = max_bytes or Limits.from_env().max_input_bytes
     response, final = open_url(url, guard)
     name = PurePosixPath(unquote(urlsplit(final).path)).name or "download"
-    path = dest_dir / f"url-{hashlib.sha1(url.encode()).hexdigest()[:10]}-{name}"
+    path = dest_dir / f"url-{hashlib.sha256(url.encode()).hexdigest()[:10]}-{name}"
     with response:
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > limit:

@@ -43,6 +43,8 @@ def read_image(path: str | Path, limits: Limits | None = None) -> np.ndarray:
                     f"{limits.max_input_pixels} pixels"
                 )
             return np.asarray(img.convert("RGB"))
+    except Image.DecompressionBombError as exc:  # declared size far beyond any limit
+        raise LimitExceededError(f"{path}: {exc}") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"{path}: not a readable image ({exc})") from None
 

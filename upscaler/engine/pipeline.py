@@ -19,7 +19,7 @@ import torch
 
 from upscaler.engine.colour import code_scale, matrix_name
 from upscaler.engine.runner import Planes, Upscaler
-from upscaler.errors import MediaError
+from upscaler.errors import InputError, LimitExceededError, MediaError
 from upscaler.media.frames import (
     DecodedFrame,
     bit_depth,
@@ -28,6 +28,7 @@ from upscaler.media.frames import (
     is_full_range,
     planes_to_frame,
 )
+from upscaler.media.limits import Limits
 from upscaler.media.probe import Colour
 from upscaler.media.safe_open import open_media, short_reason
 from upscaler.media.writer import (
@@ -138,6 +139,7 @@ def upscale_chunk(
     settings: EncodeSettings | None = None,
     batch: int = 4,
     progress: Progress | None = None,
+    limits: Limits | None = None,
 ) -> ChunkResult:
     """Upscale every frame of the video file `src` into `dst` (MP4, written atomically).
 
@@ -149,11 +151,25 @@ def upscale_chunk(
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=batch * 2)
     upscaled: queue.Queue = queue.Queue(maxsize=batch * 2)
-    with open_media(src) as container, atomic_output(Path(dst)) as tmp:
+    limits = limits or Limits.from_env()
+    with open_media(src, limits) as container, atomic_output(Path(dst)) as tmp:
+        if not container.streams.video:
+            raise InputError(f"{src}: no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx.width * ctx.height > limits.max_input_pixels:
+            raise LimitExceededError(
+                f"{src}: {ctx.width}x{ctx.height} is over the limit of "
+                f"{limits.max_input_pixels} pixels"
+            )
+        if ctx.width * ctx.height * upscaler.scale**2 > limits.max_output_pixels:
+            raise LimitExceededError(
+                f"{src}: the x{upscaler.scale} output is over the limit of "
+                f"{limits.max_output_pixels} pixels"
+            )
         pix_fmt = engine_pix_fmt(ctx.pix_fmt or "yuv420p")
-        out_fmt = output_pix_fmt(pix_fmt, settings.encoder)
+        width, height = ctx.width * upscaler.scale, ctx.height * upscaler.scale
+        out_fmt = output_pix_fmt(pix_fmt, settings.encoder, (width, height))
         bits = bit_depth(pix_fmt)
         colour = Colour(
             int(ctx.color_primaries),
@@ -163,12 +179,19 @@ def upscale_chunk(
         )
         matrix = matrix_name(colour.matrix, ctx.height)
         full_range = is_full_range(pix_fmt, colour.range)
-        width, height = ctx.width * upscaler.scale, ctx.height * upscaler.scale
         count = 0
+
+        declared = (ctx.height, ctx.width)
 
         def decode() -> None:
             try:
                 for frame in decode_frames(container, pix_fmt):
+                    if frame.planes[0].shape != declared:
+                        got = frame.planes[0].shape
+                        raise MediaError(
+                            f"{src}: the frame size changes mid-stream "
+                            f"({declared[1]}x{declared[0]} -> {got[1]}x{got[0]}); not supported"
+                        )
                     _put(decoded, frame, stop)
                     if stop.is_set():
                         return
@@ -191,15 +214,19 @@ def upscale_chunk(
             )
 
             def encode() -> None:
-                for planes, pts, duration in _drain(upscaled, stop):
-                    frame = planes_to_frame(planes, pix_fmt)
-                    if out_fmt != pix_fmt:
-                        frame = frame.reformat(format=out_fmt)
-                    frame.pts, frame.duration, frame.time_base = pts, duration, stream.time_base
-                    out.mux(encoder.encode(frame))
-                    if progress:
-                        progress(1)
-                out.mux(encoder.encode(None))
+                try:
+                    for planes, pts, duration in _drain(upscaled, stop):
+                        frame = planes_to_frame(planes, pix_fmt)
+                        if out_fmt != pix_fmt:
+                            frame = frame.reformat(format=out_fmt)
+                        frame.pts, frame.duration = pts, duration
+                        frame.time_base = stream.time_base
+                        out.mux(encoder.encode(frame))
+                        if progress:
+                            progress(1)
+                    out.mux(encoder.encode(None))
+                except av.error.FFmpegError as exc:
+                    raise MediaError(f"{src}: encoding failed ({short_reason(exc)})") from None
 
             stages = [_Stage(decode, "decode", stop), _Stage(encode, "encode", stop)]
             for stage in stages:

@@ -128,7 +128,7 @@ def upscale_video(
                 if progress:
                     progress(chunk.frame_count)
             else:
-                result = upscale_chunk(src, dst, upscaler, settings, batch, progress)
+                result = upscale_chunk(src, dst, upscaler, settings, batch, progress, limits)
                 if result.frames != chunk.frame_count:
                     dst.unlink()
                     raise MediaError(

@@ -15,10 +15,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from upscaler.errors import InputError, LimitExceededError
+from upscaler.errors import InputError, LimitExceededError, MediaError
 from upscaler.media.limits import Limits
 from upscaler.media.probe import MediaInfo, PacketIndex
-from upscaler.media.safe_open import open_media
+from upscaler.media.safe_open import open_media, short_reason
 from upscaler.media.writer import atomic_output, mp4_options
 
 
@@ -84,13 +84,21 @@ def split_chunks(source: str | Path, chunks: list[ChunkSpec], out_dir: str | Pat
         packet_iter = (p for p in container.demux(stream) if p.size)
         for chunk, path in zip(chunks, paths, strict=True):
             options = mp4_options(stream.time_base)
-            with atomic_output(path) as tmp, av.open(str(tmp), "w", "mp4", options=options) as out:
-                out_stream = out.add_stream_from_template(stream)
-                out_stream.time_base = stream.time_base
-                for _ in range(chunk.frame_count):
-                    packet = next(packet_iter)
-                    packet.stream = out_stream
-                    out.mux(packet)
+            try:
+                with (
+                    atomic_output(path) as tmp,
+                    av.open(str(tmp), "w", "mp4", options=options) as out,
+                ):
+                    out_stream = out.add_stream_from_template(stream)
+                    out_stream.time_base = stream.time_base
+                    for _ in range(chunk.frame_count):
+                        packet = next(packet_iter)
+                        packet.stream = out_stream
+                        out.mux(packet)
+            except av.error.FFmpegError as exc:
+                raise MediaError(
+                    f"{source}: cannot cut chunk {chunk.index} ({short_reason(exc)})"
+                ) from None
     return paths
 
 

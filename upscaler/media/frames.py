@@ -77,7 +77,9 @@ def planes_to_frame(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
     frame = av.VideoFrame(width, height, pix_fmt)
     for plane, data in zip(frame.planes, planes, strict=True):
         row = plane.line_size // data.dtype.itemsize
-        np.frombuffer(plane, data.dtype).reshape(plane.height, row)[:, : plane.width] = data
+        # Odd sizes: chroma upscaled from ceil(w/2) can be one sample wider than ceil(W/2).
+        view = np.frombuffer(plane, data.dtype).reshape(plane.height, row)
+        view[:, : plane.width] = data[: plane.height, : plane.width]
     return frame
 
 

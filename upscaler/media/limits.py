@@ -11,6 +11,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 @dataclass(frozen=True)
 class Limits:
     """Upper bounds on what the core accepts. Override with UPSCALER_MAX_* variables."""
@@ -24,12 +29,14 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        """Defaults, overridden by UPSCALER_MAX_INPUT_BYTES, _DURATION_S, _INPUT_PIXELS..."""
+        """Defaults, overridden by UPSCALER_MAX_INPUT_BYTES, _DURATION_S, _INPUT_PIXELS,
+        _OUTPUT_PIXELS, _CHUNKS and _FPS."""
         d = cls()
         return cls(
             max_input_bytes=_env_int("UPSCALER_MAX_INPUT_BYTES", d.max_input_bytes),
-            max_duration_s=float(_env_int("UPSCALER_MAX_DURATION_S", int(d.max_duration_s))),
+            max_duration_s=_env_float("UPSCALER_MAX_DURATION_S", d.max_duration_s),
             max_input_pixels=_env_int("UPSCALER_MAX_INPUT_PIXELS", d.max_input_pixels),
             max_output_pixels=_env_int("UPSCALER_MAX_OUTPUT_PIXELS", d.max_output_pixels),
             max_chunks=_env_int("UPSCALER_MAX_CHUNKS", d.max_chunks),
+            max_fps=_env_float("UPSCALER_MAX_FPS", d.max_fps),
         )

@@ -137,7 +137,11 @@ def demuxer_errors() -> Iterator[list[str]]:
             yield errors
     finally:
         av.logging.set_level(previous)
-    errors.extend(msg.strip() for level, _, msg in logs if level <= av.logging.ERROR)
+    errors.extend(  # one line each: FFmpeg appends "\n (repeated N more times)"
+        msg.strip().splitlines()[0]
+        for level, _, msg in logs
+        if level <= av.logging.ERROR and msg.strip()
+    )
 
 
 def scan_packets(container: av.container.InputContainer, stream: av.VideoStream) -> PacketIndex:
@@ -202,6 +206,15 @@ def probe_with_packets(
             raise InputError(f"{path}: no video stream (found {', '.join(kinds)} streams)")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # a codec id FFmpeg does not know (a damaged or exotic file)
+            raise InputError(f"{path}: the video stream's codec is unknown")
+        uncopyable = [
+            f"{s.type} stream #{s.index}"
+            for s in container.streams
+            if s.type in ("audio", "subtitle") and s.codec_context is None
+        ]
+        if uncopyable:  # merge stream-copies these; FFmpeg cannot without a known codec
+            raise InputError(f"{path}: {uncopyable[0]} has an unknown codec")
         width, height = ctx.width, ctx.height
         if width <= 0 or height <= 0:
             raise InputError(f"{path}: video stream has no valid frame size")

@@ -85,17 +85,23 @@ class EncodeSettings:
         return CODECS[self.codec]
 
 
-def output_pix_fmt(source_pix_fmt: str, encoder: str) -> str:
+def output_pix_fmt(source_pix_fmt: str, encoder: str, size: tuple[int, int] | None = None) -> str:
     """The pixel format to encode in: the source's when the encoder takes it, else the
-    nearest 8- or 10-bit planar YUV format (so 10-bit stays 10-bit)."""
-    allowed = ENCODER_PIX_FMTS[encoder]
-    if source_pix_fmt in allowed:
-        return source_pix_fmt
+    nearest 8- or 10-bit planar YUV format (so 10-bit stays 10-bit).
+
+    With an odd output `size` (e.g. 35x21 at x3) x264/x265 cannot take 4:2:0 or 4:2:2,
+    so such frames are encoded in 4:4:4 instead."""
     try:
         bits = max(c.bits for c in av.VideoFormat(source_pix_fmt).components)
     except ValueError:
         bits = 8
-    return "yuv420p10le" if bits > 8 else "yuv420p"
+    allowed = ENCODER_PIX_FMTS[encoder]
+    chosen = source_pix_fmt if source_pix_fmt in allowed else None
+    chosen = chosen or ("yuv420p10le" if bits > 8 else "yuv420p")
+    subsampled = chosen.startswith(("yuv420", "yuvj420", "yuv422", "yuvj422"))
+    if size is not None and subsampled and (size[0] % 2 or size[1] % 2):
+        return "yuv444p10le" if bits > 8 else "yuv444p"
+    return chosen
 
 
 def add_video_encoder(
