@@ -127,7 +127,8 @@ def test_stream_url_through_an_allowed_loopback_server(live_ts):
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     from upscaler.live.pacing import FakeClock
-    from upscaler.live.source import Pacer, _guard, demux_live, open_source, video_info
+    from upscaler.live.source import Pacer, demux_live, open_source, video_info
+    from upscaler.net.ssrf import UrlGuard
 
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(live_ts.parent))
     handler.log_message = lambda *a: None
@@ -136,8 +137,7 @@ def test_stream_url_through_an_allowed_loopback_server(live_ts):
     thread.start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/{live_ts.name}"
-        url_guard, _ = _guard()
-        guard = url_guard(allow=(ipaddress.ip_network("127.0.0.0/8"),))
+        guard = UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),))
         with open_source(url, guard) as container:
             info = video_info(container)
             pacer = Pacer(FakeClock(), realtime=False)
