@@ -152,10 +152,11 @@ def train(cfg: TrainConfig) -> Path:
         _init_from(model, cfg.init_from)
     ema = EMA(model, cfg.ema_decay)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    degrade = _degrade(cfg)
     sampler = PatchSampler(
-        load_patches(cfg.data), cfg.scale, cfg.crop, model.channels, cfg.seed, _degrade(cfg)
+        load_patches(cfg.data), cfg.scale, cfg.crop, model.channels, cfg.seed, degrade
     )
-    pairs = dev_pairs(cfg.dev, cfg.scale, model.channels) if cfg.dev else []
+    pairs = dev_pairs(cfg.dev, cfg.scale, model.channels, degrade) if cfg.dev else []
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = PIXEL_LOSSES[cfg.loss]
