@@ -9,7 +9,7 @@ import psutil
 import torch
 
 from upscaler.engine.colour import rgb_to_ycbcr, ycbcr_to_rgb
-from upscaler.engine.memory import use_fixed_mmap_threshold
+from upscaler.engine.memory import tune_malloc
 from upscaler.engine.tiling import auto_tile, tiled_forward
 from upscaler.errors import UpscalerError
 from upscaler.models import load_model
@@ -61,7 +61,7 @@ class Upscaler:
         tile: int | None = None,
         half: bool | None = None,
     ) -> None:
-        use_fixed_mmap_threshold()  # flat memory over long videos (see engine.memory)
+        tune_malloc()  # flat memory over long videos (see engine.memory)
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             configure_cpu_threads()

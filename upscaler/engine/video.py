@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from upscaler.engine.memory import release_free_memory
 from upscaler.engine.pipeline import upscale_chunk
 from upscaler.engine.runner import Upscaler
 from upscaler.errors import LimitExceededError, MediaError
@@ -136,6 +137,7 @@ def upscale_video(
                         f"expected {chunk.frame_count}"
                     )
                 frames += result.frames
+                release_free_memory()
             done_paths.append(dst)
         merge_chunks(done_paths, source, output, rotation=info.video.rotation)
     finally:
