@@ -37,6 +37,7 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture
 def env(pipeline, monkeypatch, bicubic_endpoint_models):
     monkeypatch.setenv("CHUNK_SECONDS", "0.15")
+    monkeypatch.setenv("CRF", "0")  # lossless: libx264's lossy output varies between runs
     return pipeline, pipeline.endpoint(bicubic_endpoint_models)
 
 
@@ -59,7 +60,7 @@ def reference(clip, tmp_path_factory):
     from lambdas.pipeline_local import run_local
 
     out = tmp_path_factory.mktemp("ref") / "ref.mp4"
-    job = run_local(clip, out, model="bicubic", scale=2, chunk_seconds=0.15)
+    job = run_local(clip, out, model="bicubic", scale=2, chunk_seconds=0.15, crf=0)
     assert job["status"] == jobs.DONE and job["chunk_count"] == CHUNKS
     return video_digest(out), packet_payloads(out, "audio")
 
