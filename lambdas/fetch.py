@@ -26,6 +26,7 @@ from lambdas.ssrf import UrlGuard, open_url
 from upscaler.errors import InputError, LimitExceededError
 from upscaler.media.limits import Limits
 from upscaler.media.probe import probe
+from upscaler.net.download import save_limited
 
 logger = Logger()
 #: The guard every download goes through (tests replace it to allow a loopback server).
@@ -69,18 +70,7 @@ def max_seconds() -> float:
 
 def save(response: http.client.HTTPResponse, url: str, path: Path) -> None:
     """Stream a response body to `path` within the size limit (header and bytes counted)."""
-    limit = max_bytes()
-    with response:
-        length = response.getheader("Content-Length")
-        if length and length.isdigit() and int(length) > limit:
-            raise LimitExceededError(f"{url}: {length} bytes is over the limit of {limit}")
-        size = 0
-        with path.open("wb") as out:
-            while block := response.read(1 << 20):
-                size += len(block)
-                if size > limit:
-                    raise LimitExceededError(f"{url}: more than the limit of {limit} bytes")
-                out.write(block)
+    save_limited(response, url, path, max_bytes())
 
 
 def _is_media(content_type: str, url: str) -> bool:

@@ -184,6 +184,7 @@ def is_url(source: str) -> bool:
 
 def download(url: str, dest_dir: Path, guard: Any = None, max_bytes: int | None = None) -> Path:
     """Download a direct media URL through the SSRF guard (the fetch Lambda's), size-limited."""
+    from upscaler.net.download import save_limited
     from upscaler.net.ssrf import UrlGuard, open_url
 
     guard = guard or UrlGuard()
@@ -191,17 +192,7 @@ def download(url: str, dest_dir: Path, guard: Any = None, max_bytes: int | None 
     response, final = open_url(url, guard)
     name = PurePosixPath(unquote(urlsplit(final).path)).name or "download"
     path = dest_dir / f"url-{hashlib.sha256(url.encode()).hexdigest()[:10]}-{name}"
-    with response:
-        length = response.getheader("Content-Length")
-        if length and length.isdigit() and int(length) > limit:
-            raise LimitExceededError(f"{url}: {length} bytes is over the limit of {limit}")
-        size = 0
-        with path.open("wb") as out:
-            while block := response.read(1 << 20):
-                size += len(block)
-                if size > limit:
-                    raise LimitExceededError(f"{url}: more than the limit of {limit} bytes")
-                out.write(block)
+    save_limited(response, url, path, limit)
     return path
 
 

@@ -21,28 +21,17 @@ CODECS = {
     "hevc": "libx265",
 }
 #: Pixel formats each encoder takes as-is; anything else is converted (see `output_pix_fmt`).
-ENCODER_PIX_FMTS = {
-    "libx264": (
-        "yuv420p",
-        "yuvj420p",
-        "yuv422p",
-        "yuv444p",
-        "yuv420p10le",
-        "yuv422p10le",
-        "yuv444p10le",
-        "gray",
-    ),
-    "libx265": (
-        "yuv420p",
-        "yuvj420p",
-        "yuv422p",
-        "yuv444p",
-        "yuv420p10le",
-        "yuv422p10le",
-        "yuv444p10le",
-        "gray",
-    ),
-}
+_X26X_PIX_FMTS = (
+    "yuv420p",
+    "yuvj420p",
+    "yuv422p",
+    "yuv444p",
+    "yuv420p10le",
+    "yuv422p10le",
+    "yuv444p10le",
+    "gray",
+)
+ENCODER_PIX_FMTS = {"libx264": _X26X_PIX_FMTS, "libx265": _X26X_PIX_FMTS}
 
 
 PRESETS = (

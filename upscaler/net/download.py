@@ -1,0 +1,23 @@
+"""Stream an HTTP response body to a file within a byte limit (header and bytes counted)."""
+
+from __future__ import annotations
+
+import http.client
+from pathlib import Path
+
+from upscaler.errors import LimitExceededError
+
+
+def save_limited(response: http.client.HTTPResponse, url: str, path: Path, limit: int) -> None:
+    """Write `response`'s body to `path`; refuse more than `limit` bytes (closes the response)."""
+    with response:
+        length = response.getheader("Content-Length")
+        if length and length.isdigit() and int(length) > limit:
+            raise LimitExceededError(f"{url}: {length} bytes is over the limit of {limit}")
+        size = 0
+        with path.open("wb") as out:
+            while block := response.read(1 << 20):
+                size += len(block)
+                if size > limit:
+                    raise LimitExceededError(f"{url}: more than the limit of {limit} bytes")
+                out.write(block)
