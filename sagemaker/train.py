@@ -4,7 +4,8 @@ Runs the same `upscaler.train.loop.train` as `upscaler train`, with SageMaker's 
 
 - hyperparameters arrive as `--name value` (hyphens or underscores); any `TrainConfig`
   field is accepted except the paths below, which come from the environment;
-- data: `SM_CHANNEL_TRAINING` holds `train_hr.npy` (or shards `train_hr_*.npy`) and an
+- data: `SM_CHANNEL_TRAINING` holds `train_hr.npy` (or shards `train_hr_*.npy`, or the
+  `training/shards/` datasets that `upscaler dataset build` / the dataset Lambda write) and an
   optional `dev_hr.npy`, uint8 [N, H, W, 3] patch arrays (`scripts/make_data.py`);
 - checkpoints: `SM_CHECKPOINT_DIR` (default `/opt/ml/checkpoints`, which SageMaker syncs
   with the job's checkpoint S3 URI); a restarted (spot-interrupted) job resumes from there;
@@ -58,10 +59,14 @@ def training_data(channel: Path, scratch: Path) -> tuple[Path, Path | None]:
     import numpy as np
 
     train = channel / "train_hr.npy"
+    if not train.is_file() and any(channel.glob("**/manifest.json")):
+        return channel, None  # `upscaler dataset build` shards (training/shards/), streamed
     if not train.is_file():
         shards = sorted(channel.glob("train_hr_*.npy"))
         if not shards:
-            raise SystemExit(f"{channel}: no train_hr.npy or train_hr_*.npy shards")
+            raise SystemExit(
+                f"{channel}: no train_hr.npy, train_hr_*.npy shards or dataset manifest.json"
+            )
         train = scratch / "train_hr.npy"
         np.save(train, np.concatenate([np.load(p) for p in shards]))
     dev = channel / "dev_hr.npy"

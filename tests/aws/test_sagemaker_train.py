@@ -117,3 +117,18 @@ def test_metric_line_format():
     )
     assert sm_train.metric_line({"step": 5, "dev_psnr": 33.2}) == "step=5 dev_psnr=33.200"
     assert json.dumps(sm_train.METRIC_DEFINITIONS)  # plain data for the notebook
+
+
+def test_dataset_shards_channel_is_streamed(tmp_path):
+    """A channel holding `upscaler dataset build` output (the training/shards/ prefix)."""
+    from upscaler.dataset.shards import ShardWriter
+    from upscaler.train.data import load_patches
+
+    writer = ShardWriter(tmp_path / "clip-a", patch=8)
+    for i in range(5):
+        writer.add(np.full((8, 8, 3), i, np.uint8))
+    writer.close(source="clip-a")
+    train, dev = sm_train.training_data(tmp_path, tmp_path / "scratch")
+    assert train == tmp_path and dev is None
+    patches = load_patches(train)
+    assert patches.shape == (5, 8, 8, 3) and int(patches[4][0, 0, 0]) == 4
