@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -57,9 +58,13 @@ def test_matrix_guess_follows_ffmpeg_numbers():
 def test_tiled_forward_equals_whole_frame():
     torch.manual_seed(0)
     net = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(8, 4, 3, padding=1), nn.PixelShuffle(2),
-    ).eval()  # fmt: skip
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 4, 3, padding=1),
+        nn.PixelShuffle(2),
+    ).eval()
     x = torch.rand(2, 1, 70, 90)
     with torch.inference_mode():
         whole = net(x)
@@ -74,8 +79,9 @@ def test_auto_tile_only_when_needed():
 
 
 def _info(n: int, tb: Fraction) -> MediaInfo:
-    video = VideoInfo(0, "h264", 64, 48, "yuv420p", 8, tb, Fraction(25), n, False, n / 25, 0,
-                      Colour(), 0, None)  # fmt: skip
+    video = VideoInfo(
+        0, "h264", 64, 48, "yuv420p", 8, tb, Fraction(25), n, False, n / 25, 0, Colour(), 0, None
+    )
     return MediaInfo("x.mp4", "mp4", 1, n / 25, video)
 
 
@@ -107,3 +113,26 @@ def test_tiled_fast_model_has_no_seams():
         tiled = tiled_forward(model, x, scale=2, tile=64, margin=model.receptive_field)
     # Same neighbourhood for every output pixel: only float rounding differs.
     assert (whole - tiled).abs().max().item() < 1e-4
+
+
+def test_atomic_output_removes_partials_of_dead_writers(tmp_path):
+    import subprocess
+    import sys
+
+    from upscaler.media.writer import atomic_output
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = tmp_path / f".out.partial-{dead.stdout.strip()}.mp4"
+    alive = tmp_path / f".out.partial-{os.getppid()}.mp4"  # our parent: a live process
+    other = tmp_path / ".other.partial-1.mp4"
+    for f in (stale, alive, other):
+        f.write_bytes(b"half")
+    with atomic_output(tmp_path / "out.mp4") as tmp:
+        tmp.write_bytes(b"whole")
+    assert (tmp_path / "out.mp4").read_bytes() == b"whole"
+    assert not stale.exists() and alive.exists() and other.exists()

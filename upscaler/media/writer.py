@@ -131,6 +131,30 @@ def mp4_options(time_base: Fraction, faststart: bool = False) -> dict[str, str]:
     return options
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Delete temporary files of `path` left by processes that no longer exist (a SIGKILL
+    or power cut inside `atomic_output`); a live writer's file is left alone."""
+    removed = []
+    pattern = f".{path.stem}.partial-*{path.suffix}"
+    for stale in path.parent.glob(pattern):
+        pid = stale.name[len(f".{path.stem}.partial-") : len(stale.name) - len(path.suffix)]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+                removed.append(stale)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
@@ -140,6 +164,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    remove_stale_partials(path)
     try:
         yield tmp
         os.replace(tmp, path)
