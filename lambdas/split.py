@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas import aws, config, jobs
 from lambdas.messages import JOB_ID, chunk_key, work_item
 from upscaler.engine.video import check_output_limits
-from upscaler.errors import InputError, UpscalerError
+from upscaler.errors import InputError, LimitExceededError, UpscalerError
 from upscaler.media.chunks import plan_chunks, split_chunks
 from upscaler.media.limits import Limits
 from upscaler.media.probe import MediaInfo, probe_with_packets
@@ -84,6 +84,14 @@ def media_facts(info: MediaInfo) -> dict[str, Any]:
     }
 
 
+def _check_size(size: int, limits: Limits) -> None:
+    """Refuse an object over the byte limit before downloading any of it."""
+    if size > limits.max_input_bytes:
+        raise LimitExceededError(
+            f"the input is {size} bytes, over the limit of {limits.max_input_bytes}"
+        )
+
+
 def _check_disk(tmp: Path, size: int) -> None:
     free = shutil.disk_usage(tmp).free
     if free < 2 * size + (64 << 20):
@@ -118,10 +126,11 @@ def split_object(bucket: str, key: str, etag: str) -> str | None:
     with tempfile.TemporaryDirectory(prefix="split-") as tmp:
         local = Path(tmp) / f"source{PurePosixPath(key).suffix.lower()[:8]}"
         try:
+            limits = Limits.from_env()
+            _check_size(head["ContentLength"], limits)
             _check_disk(Path(tmp), head["ContentLength"])
             aws.download(source, local)
-            info, packets = probe_with_packets(local)
-            limits = Limits.from_env()
+            info, packets = probe_with_packets(local, limits)
             check_output_limits(info, fields["scale"], limits)
             chunks = plan_chunks(info, packets, config.chunk_seconds(), limits)
             paths = split_chunks(local, chunks, Path(tmp) / "chunks")

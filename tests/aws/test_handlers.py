@@ -66,6 +66,16 @@ def test_split_refuses_bad_input_with_a_reason(pipeline, tmp_path):
     assert queue_depth(pipeline, "work") == 0
 
 
+def test_split_refuses_an_oversized_object_before_downloading_it(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("UPSCALER_MAX_INPUT_BYTES", "1000")
+    downloads = []
+    monkeypatch.setattr(split.aws, "download", lambda *a: downloads.append(a))
+    job_id = split_upload(pipeline, aws_clip, "uploads/big-job/clip.mp4")
+    job = jobs.describe(job_id)
+    assert job["status"] == jobs.FAILED and "over the limit of 1000" in job["reason"]
+    assert downloads == [] and queue_depth(pipeline, "work") == 0
+
+
 def test_split_refuses_bad_settings(pipeline, aws_clip):
     upload(pipeline, aws_clip, "uploads/bad-scale/clip.mp4", scale="7")
     split.handler(s3_event(pipeline.env["INPUT_BUCKET"], "uploads/bad-scale/clip.mp4"), CONTEXT)
