@@ -147,6 +147,36 @@ def set_status(job_id: str, status: str, expected: tuple[str, ...], **fields: An
     return _update(JOB, job_id, fields, condition, values=placeholders) is not None
 
 
+def stale_jobs(updated_before: str) -> list[dict[str, Any]]:
+    """Unfinished job rows whose last update is older than `updated_before` (ISO time)."""
+    from boto3.dynamodb.conditions import Attr
+
+    condition = (
+        Attr("item").eq(JOB)
+        & Attr("status").is_in([PENDING, SPLIT, RUNNING, MERGING])
+        & Attr("updated_at").lt(updated_before)
+    )
+    rows, kwargs = [], {"FilterExpression": condition, "ConsistentRead": True}
+    while True:
+        page = _table().scan(**kwargs)
+        rows.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return rows
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def fail_if_unchanged(job_id: str, reason: str, updated_at: str) -> bool:
+    """Mark an unfinished job FAILED only if nothing touched it since `updated_at` (so a job
+    that made progress after the sweeper read it is left alone)."""
+    fields = {"status": FAILED, "reason": reason[:1000], "updated_at": now()}
+    condition = "#u = :seen AND NOT #s IN (:done, :failed)"
+    values = {":seen": updated_at, ":done": DONE, ":failed": FAILED}
+    return (
+        _update(JOB, job_id, fields, condition, names={"#u": "updated_at"}, values=values)
+        is not None
+    )
+
+
 def fail(job_id: str, reason: str, **fields: Any) -> bool:
     """Mark the job FAILED with a reason (first failure wins; a DONE job stays DONE)."""
     fields = {"status": FAILED, "reason": reason[:1000], "updated_at": now(), **fields}

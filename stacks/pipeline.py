@@ -18,6 +18,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -71,6 +73,8 @@ def sizing(settings: Settings) -> dict[str, Sizing]:
         "collect": Sizing(256, cdk.Duration.seconds(60)),
         # Downloads upscaled chunks + source, muxes, uploads: chunks + output on /tmp.
         "merge": Sizing(media, cdk.Duration.minutes(15), 10240),
+        # Scans the job table for stale unfinished jobs: I/O bound, once every 15 minutes.
+        "sweep": Sizing(256, cdk.Duration.minutes(5)),
     }
 
 
@@ -252,6 +256,16 @@ class Pipeline(Construct):
         # HeadObject of a missing output must answer 404 (not 403): that needs ListBucket.
         self._allow("merge", "ListOutput", ["s3:ListBucket"], [storage.output_bucket.bucket_arn])
         self._allow_table("merge", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"])
+
+        # --- sweep: every 15 min, jobs with no progress for STALE_AFTER_S -> FAILED ---------
+        sweep = self._function("sweep", {**env, "STALE_AFTER_S": "7200"})
+        events.Rule(
+            self,
+            "SweepSchedule",
+            schedule=events.Schedule.rate(cdk.Duration.minutes(15)),
+            targets=[targets.LambdaFunction(sweep, retry_attempts=0)],
+        )
+        self._allow_table("sweep", ["dynamodb:Scan", "dynamodb:UpdateItem"])
 
         self._acknowledge_notifications_handler()
 

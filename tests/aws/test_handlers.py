@@ -277,3 +277,38 @@ def test_throttled_dispatch_is_reported_for_redelivery(pipeline, aws_clip, bicub
     assert calls[0]["InferenceId"].endswith(":1") and calls[0]["ContentType"] == "application/json"
     assert calls[0]["InputLocation"].startswith(f"s3://{pipeline.env['WORK_BUCKET']}/jobs/")
     assert len(endpoint.pending) == CHUNKS - 1
+
+
+def test_sweep_fails_only_jobs_that_stopped_making_progress(pipeline, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from lambdas import sweep
+
+    table = aws.table(pipeline.env["JOB_TABLE"])
+    old = (datetime.now(UTC) - timedelta(hours=3)).isoformat(timespec="milliseconds")
+    fresh = datetime.now(UTC).isoformat(timespec="milliseconds")
+    rows = {
+        "stuck": ("RUNNING", old),
+        "pending": ("PENDING", old),
+        "busy": ("RUNNING", fresh),
+        "done": ("DONE", old),
+        "failed": ("FAILED", old),
+    }
+    for job_id, (status, updated) in rows.items():
+        table.put_item(
+            Item={"job_id": job_id, "item": "JOB", "status": status, "updated_at": updated}
+        )
+    table.put_item(
+        Item={"job_id": "stuck", "item": "CHUNK#00000", "status": "DISPATCHED", "updated_at": old}
+    )
+    monkeypatch.setenv("STALE_AFTER_S", "3600")
+    assert sorted(sweep.handler({}, CONTEXT)["failed"]) == ["pending", "stuck"]
+    for job_id, status in (
+        ("stuck", "FAILED"),
+        ("pending", "FAILED"),
+        ("busy", "RUNNING"),
+        ("done", "DONE"),
+    ):
+        assert jobs.describe(job_id)["status"] == status
+    assert "timed out: no progress for 1.0 h while RUNNING" in jobs.describe("stuck")["reason"]
+    assert sweep.handler({}, CONTEXT)["failed"] == []  # idempotent

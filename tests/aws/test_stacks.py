@@ -24,7 +24,7 @@ from stacks.nag import MIN_REASON  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 DLC = "763104351884"  # the Deep Learning Containers account of us-east-1
-FUNCTIONS = ("fetch", "split", "dispatch", "collect", "merge")
+FUNCTIONS = ("fetch", "split", "dispatch", "collect", "merge", "sweep")
 HANDLER_ENV = (
     "INPUT_BUCKET",
     "WORK_BUCKET",
@@ -457,7 +457,18 @@ def test_least_privilege_per_function(synth):
     assert merge["s3:DeleteObject"] >= {f"{work}/jobs/*"}
     assert "sqs:SendMessage" not in merge
 
-    for grants in (fetch, split, dispatch, collect, merge):
+    sweep = _grants(raw, "sweep")  # reads and fails job rows only
+    assert set(sweep) == {
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    (rule,) = props(raw, "AWS::Events::Rule").values()
+    assert rule["ScheduleExpression"] == "rate(15 minutes)"
+    assert [ref_id(t["Arn"]) for t in rule["Targets"]] == [function_ids(raw)["sweep"]]
+
+    for grants in (fetch, split, dispatch, collect, merge, sweep):
         for action, arns in grants.items():
             if action.startswith("dynamodb:"):
                 assert arns == {f"<{table}>"}
