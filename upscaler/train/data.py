@@ -14,8 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from upscaler.models.color import rgb_to_y
+from upscaler.engine.colour import rgb_to_ycbcr
 from upscaler.models.resample import imresize
+
+
+def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
+    """[B,3,H,W] RGB in [0, 1] -> [B,1,H,W] BT.601 studio-range luma (the published protocol)."""
+    return rgb_to_ycbcr(rgb, "bt601", full_range=False)[0]
+
 
 Degrade = Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]
 
