@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch
 from torch import nn
 
 from upscaler.engine.colour import matrix_name, rgb_to_ycbcr, ycbcr_to_rgb
+from upscaler.engine.pipeline import _Stage
 from upscaler.engine.tiling import auto_tile, tiled_forward
 from upscaler.media.chunks import plan_chunks
 from upscaler.media.probe import Colour, MediaInfo, PacketIndex, VideoInfo, is_variable_rate
@@ -136,3 +139,33 @@ def test_atomic_output_removes_partials_of_dead_writers(tmp_path):
         tmp.write_bytes(b"whole")
     assert (tmp_path / "out.mp4").read_bytes() == b"whole"
     assert not stale.exists() and alive.exists() and other.exists()
+
+
+def _interrupt_main_after(seconds: float) -> threading.Thread:
+    """SIGINT to this (main) thread after `seconds`, as a Ctrl-C would arrive."""
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_stage_wait_survives_ctrl_c_where_join_does_not():
+    """python/cpython#90882: on 3.11 a Ctrl-C inside Thread.join() marks a running thread
+    as stopped, so the next join() returns at once; the pipeline's Stage.wait() must not."""
+    release = threading.Event()
+    done: list[str] = []
+
+    def work() -> None:
+        release.wait(5)
+        done.append("finished")
+
+    stage = _Stage(work, "test", threading.Event())
+    stage.start()
+    timer = _interrupt_main_after(0.1)
+    with pytest.raises(KeyboardInterrupt):
+        stage.wait()
+    timer.join()
+    threading.Timer(0.2, release.set).start()
+    stage.wait()  # must really wait for the thread, not return early
+    assert done == ["finished"] and not stage.is_alive()

@@ -64,7 +64,19 @@ class _Stage(threading.Thread):
         super().__init__(name=name, daemon=True)
         self._work = work
         self._stop_all = stop
+        self._finished = threading.Event()
+        self._launched = False
         self.error: BaseException | None = None
+
+    def start(self) -> None:
+        # Marked before the OS thread exists: a Ctrl-C inside `Thread.start()` (it waits for
+        # the new thread) leaves a running thread that `wait` must still wait for.
+        self._launched = True
+        try:
+            super().start()
+        except RuntimeError:  # the thread could not be created: nothing to wait for
+            self._launched = False
+            raise
 
     def run(self) -> None:
         try:
@@ -72,6 +84,20 @@ class _Stage(threading.Thread):
         except BaseException as exc:  # re-raised in the caller's thread
             self.error = exc
             self._stop_all.set()
+        finally:
+            self._finished.set()
+
+    def wait(self) -> None:
+        """Block until the stage has ended; safe to interrupt with Ctrl-C.
+
+        Not `join()` alone: on CPython <= 3.11 a KeyboardInterrupt inside `join()` can mark a
+        running thread as stopped (python/cpython#90882), so a later `join()` returns at once,
+        the output container is closed under the still-encoding thread, and the process
+        crashes with SIGSEGV at exit. An Event wait has no such state to corrupt.
+        """
+        if self._launched:
+            self._finished.wait()
+            self.join()
 
 
 def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
@@ -229,20 +255,20 @@ def upscale_chunk(
                     raise MediaError(f"{src}: encoding failed ({short_reason(exc)})") from None
 
             stages = [_Stage(decode, "decode", stop), _Stage(encode, "encode", stop)]
-            for stage in stages:
-                stage.start()
             try:
+                for stage in stages:
+                    stage.start()
                 for group in _batches(_drain(decoded, stop), batch):
                     result = upscaler.upscale(to_planes(group, bits), matrix, full_range)
                     for frame, planes in zip(group, from_planes(result, bits), strict=True):
                         _put(upscaled, (planes, frame.pts, frame.duration), stop)
                     count += len(group)
                 _put(upscaled, _DONE, stop)
-                stages[1].join()
+                stages[1].wait()
             finally:
                 stop.set()
                 for stage in stages:
-                    stage.join()
+                    stage.wait()
             for stage in stages:
                 if stage.error is not None:
                     raise stage.error

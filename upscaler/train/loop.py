@@ -31,6 +31,7 @@ from upscaler.train.losses import PIXEL_LOSSES
 from upscaler.train.plot import plot_curve
 
 log = logging.getLogger(__name__)
+NHWC = torch.channels_last
 
 
 @dataclass
@@ -146,7 +147,8 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.scale not in spec.scales:
         raise ModelError(f"{cfg.arch} supports x{spec.scales}, not x{cfg.scale}")
     torch.manual_seed(cfg.seed)
-    model = spec.builder(cfg.scale, **cfg.model_config).to(device)
+    # NHWC: oneDNN runs these small convs 1.25-1.3x faster (training, 2-core CPU, measured).
+    model = spec.builder(cfg.scale, **cfg.model_config).to(device, memory_format=NHWC)
     params = sum(p.numel() for p in model.parameters())
     if cfg.init_from and not cfg.resume:
         _init_from(model, cfg.init_from)
@@ -234,7 +236,7 @@ def train(cfg: TrainConfig) -> Path:
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
         lr_img, hr_img = sampler.sample(cfg.batch_size)
-        lr_img, hr_img = lr_img.to(device), hr_img.to(device)
+        lr_img, hr_img = lr_img.to(device, memory_format=NHWC), hr_img.to(device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             sr = model(lr_img).float()
             loss = gan.generator_loss(sr, hr_img) if gan else loss_fn(sr, hr_img)
