@@ -6,7 +6,7 @@ CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: install install-dev demo test lint audit format data bench synth clean
+.PHONY: install install-dev demo test lint audit audit-offline format data bench synth clean
 
 # The core (what `make demo` and users need): torch CPU, PyAV, numpy, pillow...
 $(CORE): requirements.txt pyproject.toml
@@ -35,6 +35,12 @@ lint: $(DEV)
 # Known-vulnerability audit of the pinned runtime dependencies (needs PyPI's JSON API / OSV).
 audit: $(DEV)
 	$(PY) -m pip_audit -r requirements.txt -r requirements-aws.txt
+
+# The same audit offline, against a local checkout of github.com/pypa/advisory-database
+# (only as recent as that checkout); also audits every distribution installed in the venv.
+ADVISORY_DB ?= ../advisory-database
+audit-offline: $(DEV)
+	$(PY) scripts/audit_offline.py --db $(ADVISORY_DB) -r requirements.txt -r requirements-aws.txt --installed
 
 test: lint
 	$(PY) -m pytest -q

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import resource
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +18,55 @@ from upscaler import __version__
 from upscaler.errors import InputError, OutputError, UpscalerError
 
 log = logging.getLogger("upscaler")
+
+
+# What each command imports before any work: loaded while Ctrl-C is deferred (see
+# _StartupInterrupt), so an interrupt never lands inside a third-party import.
+_UPSCALE_MODULES = (
+    "upscaler.engine.image",
+    "upscaler.engine.runner",
+    "upscaler.engine.video",
+    "upscaler.media.merge",
+    "upscaler.media.probe",
+    "upscaler.media.writer",
+)
+
+
+class _StartupInterrupt:
+    """Ctrl-C while the command's modules are imported: remembered, not raised.
+
+    A KeyboardInterrupt raised inside an import is not reliably an interrupt: CPython drops it
+    when it lands in importlib's module-lock weakref callback ("Exception ignored in
+    _get_module_lock.<locals>.cb", and the run went on to exit 0), numpy interrupted
+    mid-import fails later with AttributeError or "cannot load module more than once", and
+    torch's C++ start-up can abort the process. So during start-up the SIGINT handler only
+    records the signal and main() exits 130 once the imports are done, before any work. A
+    second Ctrl-C raises at once, so a hung import stays interruptible."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._installed = False
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+    def __enter__(self) -> _StartupInterrupt:
+        # only over Python's own handler: SIGINT ignored (`upscaler ... &` in a script,
+        # nohup) stays ignored, and an embedding program's handler is left alone
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._installed = False
 
 
 def _peak_rss_mb() -> float:
@@ -37,7 +89,7 @@ def _print_result(args: argparse.Namespace, result: dict) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    from upscaler.engine.image import IMAGE_SUFFIXES, upscale_image_file
+    from upscaler.engine.image import IMAGE_SUFFIXES
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
     from upscaler.media.merge import output_format
@@ -54,8 +106,9 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
     if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
+        jobs = _plan_images(src, dst, args.scale)  # every limit, before the model loads
         upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
-        frames = _upscale_images(src, dst, upscaler, show, IMAGE_SUFFIXES, upscale_image_file)
+        frames = _upscale_images(jobs, dst if src.is_dir() else None, upscaler, show)
         seconds = time.perf_counter() - started
     else:
         output_format(dst)
@@ -97,26 +150,50 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upscale_images(src: Path, dst: Path, upscaler, show: bool, suffixes, upscale_file) -> int:
+def _plan_images(src: Path, dst: Path, scale: int) -> list[tuple[Path, Path]]:
+    """(input, output) pairs for an image or a directory of images. Everything that can be
+    refused is refused here, from file listings and image headers, before the model loads or
+    anything is written: the number of images, each image's input and output pixels, and
+    two inputs that would write the same output."""
+    from upscaler.engine.image import IMAGE_SUFFIXES, check_image, image_files
+    from upscaler.media.limits import Limits
+
+    limits = Limits.from_env()
     if src.is_file():
         if dst.suffix.lower() != ".png":
             raise OutputError(f"{dst}: image output must be a .png file")
-        upscale_file(src, dst, upscaler)
-        return 1
-    files = sorted(p for p in src.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+        check_image(src, scale, limits)
+        return [(src, dst)]
+    files = image_files(src, limits)
     if not files:
-        raise InputError(f"{src}: no images ({', '.join(suffixes)}) in this directory")
+        raise InputError(f"{src}: no images ({', '.join(IMAGE_SUFFIXES)}) in this directory")
     if dst.exists() and not dst.is_dir():
         raise OutputError(f"{dst}: exists and is not a directory")
-    dst.mkdir(parents=True, exist_ok=True)
-    bar = _progress_bar(len(files), show, unit="image")
+    jobs: dict[str, Path] = {}
+    for path in files:
+        name = path.stem + ".png"
+        if name in jobs:
+            raise InputError(f"{src}: {jobs[name].name} and {path.name} would both write {name}")
+        check_image(path, scale, limits)
+        jobs[name] = path
+    return [(path, dst / name) for name, path in jobs.items()]
+
+
+def _upscale_images(
+    jobs: list[tuple[Path, Path]], out_dir: Path | None, upscaler, show: bool
+) -> int:
+    from upscaler.engine.image import upscale_image_file
+
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    bar = _progress_bar(len(jobs), show and out_dir is not None, unit="image")
     try:
-        for path in files:
-            upscale_file(path, dst / (path.stem + ".png"), upscaler)
+        for src, dst in jobs:
+            upscale_image_file(src, dst, upscaler)
             bar.update(1)
     finally:
         bar.close()
-    return len(files)
+    return len(jobs)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -269,12 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
     p.add_argument("--work-dir", help="keep finished chunks here; re-run to resume")
     p.add_argument("--json", action="store_true", help="print one JSON summary")
-    p.set_defaults(func=cmd_upscale)
+    p.set_defaults(func=cmd_upscale, preload=_UPSCALE_MODULES)
 
     p = sub.add_parser("probe", help="show streams, timing and colour of a media file")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_probe)
+    p.set_defaults(func=cmd_probe, preload=("upscaler.media.probe",))
 
     p = sub.add_parser("compare", help="side-by-side crops of several models as a PNG")
     p.add_argument("input")
@@ -330,12 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command, turning expected errors into one-line messages."""
+    startup = _StartupInterrupt()
     try:
-        parser = build_parser()  # imports torch: Ctrl-C often lands here
-    except KeyboardInterrupt:
+        with startup:  # Ctrl-C is deferred while torch, numpy, av... are imported
+            parser = build_parser()  # imports torch
+            args = parser.parse_args(argv)
+            for name in getattr(args, "preload", ()):
+                importlib.import_module(name)
+    except KeyboardInterrupt:  # a second Ctrl-C during start-up
+        startup.interrupted = True
+    if startup.interrupted:
         print("upscaler: interrupted; no output was written", file=sys.stderr)
         return 130
-    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

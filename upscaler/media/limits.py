@@ -26,11 +26,12 @@ class Limits:
     max_output_pixels: int = 7680 * 4320
     max_chunks: int = 10_000
     max_fps: float = 240.0
+    max_images: int = 10_000  # per directory of images
 
     @classmethod
     def from_env(cls) -> Limits:
         """Defaults, overridden by UPSCALER_MAX_INPUT_BYTES, _DURATION_S, _INPUT_PIXELS,
-        _OUTPUT_PIXELS, _CHUNKS and _FPS."""
+        _OUTPUT_PIXELS, _CHUNKS, _FPS and _IMAGES."""
         d = cls()
         return cls(
             max_input_bytes=_env_int("UPSCALER_MAX_INPUT_BYTES", d.max_input_bytes),
@@ -39,4 +40,5 @@ class Limits:
             max_output_pixels=_env_int("UPSCALER_MAX_OUTPUT_PIXELS", d.max_output_pixels),
             max_chunks=_env_int("UPSCALER_MAX_CHUNKS", d.max_chunks),
             max_fps=_env_float("UPSCALER_MAX_FPS", d.max_fps),
+            max_images=_env_int("UPSCALER_MAX_IMAGES", d.max_images),
         )
