@@ -34,6 +34,11 @@ class CompactSR(SRModel):
         return self.body(x) + F.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
-@register("compact", (2, 4), description="SRVGG-style compact RGB net for GPUs, x2/x4")
+@register(
+    "compact",
+    (2, 4),
+    weights={2: "compact_x2.pt"},
+    description="SRVGG-style compact RGB net (GPU quality; slow on CPU), x2/x4",
+)
 def build_compact(scale: int, width: int = 64, depth: int = 16) -> CompactSR:
     return CompactSR(scale, width, depth)

@@ -206,7 +206,7 @@ def train(cfg: TrainConfig) -> Path:
             "batch_size": cfg.batch_size,
             "crop": cfg.crop,
             "commit": _commit(),
-            "metrics": {"dev_psnr_y": round(psnr, 3)},
+            "metrics": {f"dev_psnr_{model.channels}": round(psnr, 3)},
             "trained": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
 
@@ -228,6 +228,11 @@ def train(cfg: TrainConfig) -> Path:
         last.with_suffix(".tmp").replace(last)
 
     best = out / "best.pt"
+
+    def save_best(psnr: float) -> None:
+        state = ema.model.state_dict()
+        save_checkpoint(best, cfg.arch, cfg.scale, cfg.model_config, state, meta(psnr))
+
     end = min(cfg.steps, cfg.stop_at or cfg.steps)
     logf = (out / "log.jsonl").open("a")
     t0, running = time.time(), 0.0
@@ -270,23 +275,9 @@ def train(cfg: TrainConfig) -> Path:
                 log.info("step %d dev PSNR %.3f dB", step, psnr)
                 if psnr > history["best"] or gan:  # GAN stage: PSNR is not the goal, keep latest
                     history["best"], history["best_step"] = psnr, step
-                    save_checkpoint(
-                        best,
-                        cfg.arch,
-                        cfg.scale,
-                        cfg.model_config,
-                        ema.model.state_dict(),
-                        meta(psnr),
-                    )
+                    save_best(psnr)
             else:  # no dev set: the latest EMA is the "best"
-                save_checkpoint(
-                    best,
-                    cfg.arch,
-                    cfg.scale,
-                    cfg.model_config,
-                    ema.model.state_dict(),
-                    meta(float("nan")),
-                )
+                save_best(float("nan"))
             save_last()
             plot_curve(history, out / "curve.png", f"{cfg.arch} x{cfg.scale}")
     logf.close()
