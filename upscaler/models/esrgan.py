@@ -77,6 +77,11 @@ class RRDBNet(SRModel):
         return self.conv_last(self.act(self.conv_hr(feat)))
 
 
-@register("esrgan-lite", (2, 4), description="simplified ESRGAN (small RRDBNet), RGB, x2/x4")
+@register(
+    "esrgan-lite",
+    (2, 4),
+    weights={4: "esrgan-lite_x4.pt"},
+    description="simplified ESRGAN (small RRDBNet), RGB, x2/x4; L1-trained (PSNR)",
+)
 def build_esrgan_lite(scale: int, width: int = 32, blocks: int = 6, growth: int = 16) -> RRDBNet:
     return RRDBNet(scale, width, blocks, growth)
