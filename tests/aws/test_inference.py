@@ -67,6 +67,26 @@ def test_chunk_request_upscales_to_s3(inference, models, s3, tmp_path):
     assert (info.video.width, info.video.height, info.video.frame_count) == (192, 128, 6)
 
 
+GOOD = {"chunk": f"s3://{BUCKET}/in/chunk.mp4", "output": f"s3://{BUCKET}/up/x.mp4"}
+
+
+def test_chunk_request_can_name_the_simplified_esrgan(inference, models, s3, tmp_path):
+    """The endpoint hosts every shipped model: a request may ask for esrgan-lite x4."""
+    spec = {**GOOD, "output": f"s3://{BUCKET}/up/esrgan.mp4", "model": "esrgan-lite", "scale": 4}
+    body, _ = invoke(inference, models, json.dumps(spec).encode(), "application/json")
+    result = json.loads(body)
+    assert (result["model"], result["frames"], result["width"], result["height"]) == (
+        "esrgan-lite",
+        6,
+        384,
+        256,
+    )
+    s3.download_file(BUCKET, "up/esrgan.mp4", str(tmp_path / "esrgan.mp4"))
+    from upscaler.media.probe import probe
+
+    assert probe(tmp_path / "esrgan.mp4").video.frame_count == 6
+
+
 @pytest.mark.parametrize("kind", ["PNG", "JPEG"])
 def test_image_body_gives_a_png(inference, models, kind):
     rgb = (np.arange(24 * 16 * 3) % 251).astype(np.uint8).reshape(16, 24, 3)
@@ -75,9 +95,6 @@ def test_image_body_gives_a_png(inference, models, kind):
     body, content_type = invoke(inference, models, buffer.getvalue(), f"image/{kind.lower()}")
     assert content_type == "image/png"
     assert Image.open(io.BytesIO(body)).size == (48, 32)
-
-
-GOOD = {"chunk": f"s3://{BUCKET}/in/chunk.mp4", "output": f"s3://{BUCKET}/up/x.mp4"}
 
 
 @pytest.mark.parametrize(
