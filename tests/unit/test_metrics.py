@@ -41,11 +41,11 @@ def test_bicubic_set5_x2_matches_published():
 
 
 def test_h264_roundtrip_loses_more_at_higher_crf():
-    from upscaler.evaluate.quality import h264_roundtrip
+    from upscaler.media.roundtrip import h264_roundtrip
 
     rng = np.random.default_rng(0)
     img = np.kron(rng.integers(0, 256, (12, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)
     img = img[:47, :63]  # odd sizes are padded for 4:2:0 and cropped back
-    near, far = h264_roundtrip(img, 10), h264_roundtrip(img, 40)
+    near, far = h264_roundtrip(img[None], 10)[0], h264_roundtrip(img[None], 40)[0]
     assert near.shape == far.shape == img.shape
     assert psnr(near, img) > psnr(far, img) + 3

@@ -87,6 +87,16 @@ def test_ema_tracks_weights():
     with torch.no_grad():
         target = model.weight.clone() + 1
         model.weight.add_(1)
-    ema.update(model)
+    ema.update(model, step=1000)
     assert torch.allclose(ema.model.weight, target - 0.5)
     assert not any(p.requires_grad for p in ema.model.parameters())
+
+
+def test_ema_warm_up_follows_a_fresh_model_closely():
+    model = nn.Linear(2, 2)
+    ema = EMA(model, decay=0.999)
+    with torch.no_grad():
+        target = model.weight.clone() + 1
+        model.weight.add_(1)
+    ema.update(model, step=0)  # decay min(0.999, 1/10): 90% of the way at once
+    assert torch.allclose(ema.model.weight, target - 0.1)

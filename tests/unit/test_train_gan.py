@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from upscaler.train.degrade import gaussian_blur, h264, jpeg, real_lr
+from upscaler.media.roundtrip import h264_roundtrip
+from upscaler.train.degrade import gaussian_blur, jpeg, real_lr
 from upscaler.train.loop import TrainConfig, train
 from upscaler.train.perceptual import PerceptualLoss, _vgg19_features
 
@@ -21,7 +22,7 @@ def test_real_lr_is_reproducible_and_8bit():
 
 def test_codecs_round_trip_shapes():
     batch = np.random.default_rng(0).integers(0, 256, (3, 16, 24, 3), dtype=np.uint8)
-    assert h264(batch, 30).shape == batch.shape
+    assert h264_roundtrip(batch, 30, preset="veryfast").shape == batch.shape
     assert jpeg(batch, 50).shape == batch.shape
     flat = torch.full((1, 3, 16, 16), 0.5)
     assert torch.allclose(gaussian_blur(flat, 1.0), flat)

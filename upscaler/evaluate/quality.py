@@ -9,13 +9,11 @@ Images go through the product's own path (`upscaler.engine.image.upscale_image`)
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import torch
 from PIL import Image
@@ -23,6 +21,7 @@ from PIL import Image
 from upscaler.engine.image import upscale_image
 from upscaler.errors import InputError
 from upscaler.evaluate.metrics import modcrop, psnr, ssim
+from upscaler.media.roundtrip import h264_roundtrip
 from upscaler.models import load_model
 from upscaler.models.base import SRModel
 from upscaler.models.resample import imresize
@@ -86,27 +85,6 @@ def bicubic_lr(hr: np.ndarray, scale: int) -> np.ndarray:
     return lr.clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
 
 
-def h264_roundtrip(rgb: np.ndarray, crf: int, preset: str = "medium") -> np.ndarray:
-    """Encode one RGB frame as H.264 (yuv420p, BT.601 limited range) and decode it back."""
-    h, w = rgb.shape[:2]
-    pad = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")  # 4:2:0 needs even sizes
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = pad.shape[1], pad.shape[0], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
-        frame = av.VideoFrame.from_ndarray(pad, format="rgb24")
-        for packet in stream.encode(frame.reformat(format="yuv420p", dst_colorspace="itu601")):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    buf.seek(0)
-    with av.open(buf) as inp:
-        decoded = next(inp.decode(video=0))
-        back = decoded.to_ndarray(format="rgb24", src_colorspace="itu601")
-    return back[:h, :w]
-
-
 def evaluate_compressed(
     model: str | SRModel, scale: int, hr_dir: str | Path, crf: int | None = 28
 ) -> dict[str, Any]:
@@ -121,7 +99,7 @@ def evaluate_compressed(
         hr = modcrop(_read(path), scale)
         lr = bicubic_lr(hr, scale)
         if crf is not None:
-            lr = h264_roundtrip(lr, crf)
+            lr = h264_roundtrip(lr[None], crf, preset="medium")[0]
         sr = upscale_image(lr, net)
         rows.append(
             {"image": path.stem, "psnr_y": psnr(sr, hr, scale), "ssim_y": ssim(sr, hr, scale)}

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 
-import av
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from upscaler.media.roundtrip import h264_roundtrip
 from upscaler.models.resample import imresize
 
 KERNELS = ("cubic", "linear", "lanczos3")
@@ -54,28 +54,6 @@ def jpeg(batch: np.ndarray, quality: int) -> np.ndarray:
     return np.stack(out)
 
 
-def h264(batch: np.ndarray, crf: int) -> np.ndarray:
-    """Encode uint8 [B,H,W,3] (even H, W) as one H.264 clip at `crf` and decode it back."""
-    h, w = batch.shape[1:3]
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "keyint": "8"}
-        for img in batch:
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            for packet in stream.encode(frame.reformat(format="yuv420p", dst_colorspace="itu601")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    buf.seek(0)
-    with av.open(buf) as inp:
-        frames = [
-            f.to_ndarray(format="rgb24", src_colorspace="itu601") for f in inp.decode(video=0)
-        ]
-    return np.stack(frames)
-
-
 def real_lr(hr: torch.Tensor, scale: int, gen: torch.Generator) -> torch.Tensor:
     """Degraded 8-bit LR for a batch of clean HR crops (sizes must divide by 2 * scale)."""
     x = hr
@@ -92,5 +70,6 @@ def real_lr(hr: torch.Tensor, scale: int, gen: torch.Generator) -> torch.Tensor:
     if pick < 0.3:
         lr = jpeg(lr, int(_uniform(gen, 40, 92)))
     elif pick < 0.85:
-        lr = h264(lr, int(_uniform(gen, 20, 34)))
+        crf = int(_uniform(gen, 20, 34))
+        lr = h264_roundtrip(lr, crf, preset="veryfast", threads="1", keyint="8")
     return _from_uint8(lr)

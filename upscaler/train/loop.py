@@ -251,7 +251,7 @@ def train(cfg: TrainConfig) -> Path:
         scaler.update()
         if gan:
             gan.discriminator_step(sr, hr_img)
-        ema.update(model)
+        ema.update(model, step)
         step += 1
         running += loss.item()
         if step % cfg.log_every == 0:
@@ -279,7 +279,7 @@ def train(cfg: TrainConfig) -> Path:
             else:  # no dev set: the latest EMA is the "best"
                 save_best(float("nan"))
             save_last()
-            plot_curve(history, out / "curve.png", f"{cfg.arch} x{cfg.scale}")
+            plot_curve(history, out / "curve.png", f"{cfg.arch} x{cfg.scale}", model.channels)
     logf.close()
     if cfg.export and best.is_file():
         shutil.copyfile(best, cfg.export)
