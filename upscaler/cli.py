@@ -270,9 +270,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(
                 f"  {row['image']:<24} PSNR-Y {row['psnr_y']:6.2f} dB  SSIM-Y {row['ssim_y']:.4f}"
             )
+        detail = f", detail {result['detail_y']:.2f}" if "detail_y" in result else ""
         print(
             f"{args.model} x{args.scale} on {args.dataset}: PSNR-Y {result['psnr_y']:.2f} dB, "
-            f"SSIM-Y {result['ssim_y']:.4f} ({len(result['images'])} images)"
+            f"SSIM-Y {result['ssim_y']:.4f}{detail} ({len(result['images'])} images)"
         )
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from upscaler.evaluate.metrics import modcrop, psnr, rgb_to_y, ssim
+from upscaler.evaluate.metrics import detail_ratio, modcrop, psnr, rgb_to_y, ssim
 
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "Set5"
 
@@ -38,6 +38,7 @@ def test_bicubic_set5_x2_matches_published():
     result = evaluate("bicubic", 2, SET5)
     assert result["psnr_y"] == pytest.approx(33.66, abs=0.05)
     assert 0.925 < result["ssim_y"] < 0.935
+    assert 0.40 < result["detail_y"] < 0.48  # bicubic x2 keeps under half the fine detail
 
 
 def test_h264_roundtrip_loses_more_at_higher_crf():
@@ -49,3 +50,17 @@ def test_h264_roundtrip_loses_more_at_higher_crf():
     near, far = h264_roundtrip(img[None], 10)[0], h264_roundtrip(img[None], 40)[0]
     assert near.shape == far.shape == img.shape
     assert psnr(near, img) > psnr(far, img) + 3
+
+
+def test_detail_ratio_tells_blur_from_detail():
+    rng = np.random.default_rng(0)
+    hr = np.kron(rng.integers(0, 256, (16, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    lr = hr[::4, ::4]
+    blurry = np.kron(lr, np.ones((4, 4, 1))).astype(np.float64)
+    kernel = np.ones(5) / 5
+    for axis in (0, 1):
+        blurry = np.apply_along_axis(np.convolve, axis, blurry, kernel, mode="same")
+    noisy = np.clip(hr + rng.normal(0, 20, hr.shape), 0, 255).astype(np.uint8)
+    assert detail_ratio(hr, hr) == pytest.approx(1.0)
+    assert detail_ratio(blurry.round().astype(np.uint8), hr, 4) < 0.8
+    assert detail_ratio(noisy, hr) > 1.2  # noise counts as "detail": not a quality score

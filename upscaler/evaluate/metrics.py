@@ -3,6 +3,7 @@
 Images are uint8 RGB; Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 in float64 (no
 rounding), `shave` border pixels are cropped, SSIM is Wang et al.'s (11x11 Gaussian,
 sigma 1.5, K = 0.01/0.03, L = 255, 'valid' filtering) as in MATLAB `ssim_index`.
+`detail_ratio` is ours: how much fine detail an output has relative to the original.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ def psnr(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
     a, b = _luma_pair(sr, hr, shave)
     mse = np.mean((a - b) ** 2)
     return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def _laplacian_energy(y: np.ndarray) -> float:
+    centre = 4 * y[1:-1, 1:-1]
+    return float(np.abs(centre - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]).mean())
+
+
+def detail_ratio(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
+    """Mean |Laplacian| of the output's Y over the original's: 1.0 = as much fine detail as
+    the original (bicubic x4 on Set5: 0.21). A sharpness measure, not a quality score: noise and
+    artefacts raise it too, so read it next to PSNR/SSIM and the comparison image."""
+    a, b = _luma_pair(sr, hr, shave)
+    return _laplacian_energy(a) / _laplacian_energy(b)
 
 
 def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

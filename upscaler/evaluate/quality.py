@@ -20,7 +20,7 @@ from PIL import Image
 
 from upscaler.engine.image import upscale_image
 from upscaler.errors import InputError
-from upscaler.evaluate.metrics import modcrop, psnr, ssim
+from upscaler.evaluate.metrics import detail_ratio, modcrop, psnr, ssim
 from upscaler.media.roundtrip import h264_roundtrip
 from upscaler.models import load_model
 from upscaler.models.base import SRModel
@@ -71,8 +71,16 @@ def evaluate(model: str | SRModel, scale: int, dataset_dir: str | Path) -> dict[
     for name, lr_path, hr_path in find_pairs(dataset_dir, scale):
         hr = modcrop(_read(hr_path), scale)
         sr = upscale_image(_read(lr_path), net)[: hr.shape[0], : hr.shape[1]]
-        rows.append({"image": name, "psnr_y": psnr(sr, hr, scale), "ssim_y": ssim(sr, hr, scale)})
+        rows.append(
+            {
+                "image": name,
+                "psnr_y": psnr(sr, hr, scale),
+                "ssim_y": ssim(sr, hr, scale),
+                "detail_y": detail_ratio(sr, hr, scale),
+            }
+        )
     out = _summary(net, scale, rows, time.perf_counter() - t0)
+    out["detail_y"] = sum(r["detail_y"] for r in rows) / len(rows)
     out["dataset"] = str(dataset_dir)
     return out
 
