@@ -223,8 +223,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from upscaler.media.writer import atomic_output
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    reference = read_frame(args.reference, args.frame) if args.reference else None
     sheet = compare_image(
-        read_frame(args.input, args.frame), models, args.scale, args.crop, device=args.device
+        read_frame(args.input, args.frame),
+        models,
+        args.scale,
+        args.crop,
+        device=args.device,
+        reference=reference,
     )
     with atomic_output(Path(args.output)) as tmp:
         sheet.save(tmp, format="PNG")
@@ -362,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame", type=int, default=0)
     p.add_argument("--crop", type=int, default=96, help="crop side in input pixels")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--reference", help="the true high-resolution image/video, shown as a last panel"
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("bench", help="model-only and end-to-end fps")

@@ -54,20 +54,31 @@ def compare_image(
     crop: int = 96,
     zoom: int = 2,
     device: str = "auto",
+    reference: np.ndarray | None = None,
 ) -> Image.Image:
-    """One row of labelled panels: each model's upscale of the busiest `crop` square."""
+    """One row of labelled panels: each model's upscale of the busiest `crop` square, then
+    the same square of `reference` (the true high-resolution image, `scale` x the input)."""
     crop = min(crop, rgb.shape[0], rgb.shape[1])
     top, left = busiest_crop(rgb, crop)
     patch = rgb[top : top + crop, left : left + crop]
+    side = crop * scale * zoom
     panels = []
     for name in models:
         out = upscale_image(patch, Upscaler(name, scale, device))
-        panel = Image.fromarray(out).resize((crop * scale * zoom,) * 2, Image.NEAREST)
-        panels.append((name, panel))
-    side, label_h = crop * scale * zoom, 24
+        label = f"{Path(name).stem if name.endswith('.pt') else name} x{scale}"
+        panels.append((label, Image.fromarray(out).resize((side, side), Image.NEAREST)))
+    if reference is not None:
+        if reference.shape[0] < rgb.shape[0] * scale or reference.shape[1] < rgb.shape[1] * scale:
+            raise InputError(
+                f"reference is {reference.shape[1]}x{reference.shape[0]}, smaller than "
+                f"{scale} x the input ({rgb.shape[1] * scale}x{rgb.shape[0] * scale})"
+            )
+        ref = reference[top * scale : (top + crop) * scale, left * scale : (left + crop) * scale]
+        panels.append(("original", Image.fromarray(ref).resize((side, side), Image.NEAREST)))
+    label_h = 24
     sheet = Image.new("RGB", (side * len(panels), side + label_h), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (name, panel) in enumerate(panels):
         sheet.paste(panel, (i * side, label_h))
-        draw.text((i * side + 6, 5), f"{name} x{scale}", fill="black")
+        draw.text((i * side + 6, 5), name, fill="black")
     return sheet
