@@ -85,3 +85,15 @@ class RRDBNet(SRModel):
 )
 def build_esrgan_lite(scale: int, width: int = 32, blocks: int = 6, growth: int = 16) -> RRDBNet:
     return RRDBNet(scale, width, blocks, growth)
+
+
+@register(
+    "esrgan-lite-gan",
+    (4,),
+    weights={4: "esrgan-lite-gan_x4.pt"},
+    description="esrgan-lite after its GAN stage: sharper texture, lower PSNR, x4",
+)
+def build_esrgan_lite_gan(
+    scale: int, width: int = 32, blocks: int = 6, growth: int = 16
+) -> RRDBNet:
+    return RRDBNet(scale, width, blocks, growth)
