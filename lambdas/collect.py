@@ -103,7 +103,7 @@ def record_handler(record: SQSRecord) -> None:
     collect(unwrap_sns(record.body))
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -147,7 +147,7 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
     return {"job_id": request.job_id, "status": jobs.PENDING, "source": uri}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Fetch one URL. A refused or unusable URL ends as a FAILED job with the reason."""
     try:

@@ -160,7 +160,7 @@ def split_object(bucket: str, key: str, etag: str) -> str | None:
     return job_id
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, list[str]]:
     """S3 ObjectCreated event -> one job per object (keys arrive URL-encoded)."""

@@ -34,7 +34,7 @@ def sweep(now: datetime | None = None) -> list[str]:
     return failed
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
     failed = sweep()
     if failed:

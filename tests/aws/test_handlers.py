@@ -312,3 +312,26 @@ def test_sweep_fails_only_jobs_that_stopped_making_progress(pipeline, monkeypatc
         assert jobs.describe(job_id)["status"] == status
     assert "timed out: no progress for 1.0 h while RUNNING" in jobs.describe("stuck")["reason"]
     assert sweep.handler({}, CONTEXT)["failed"] == []  # idempotent
+
+
+def test_a_warm_handler_never_logs_the_previous_invocations_keys(pipeline, monkeypatch):
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    from lambdas import sweep
+
+    old = (datetime.now(UTC) - timedelta(hours=3)).isoformat(timespec="milliseconds")
+    aws.table(pipeline.env["JOB_TABLE"]).put_item(
+        Item={"job_id": "stale", "item": "JOB", "status": "RUNNING", "updated_at": old}
+    )
+    monkeypatch.setenv("STALE_AFTER_S", "3600")
+    sweep.logger.append_keys(job_id="an-earlier-job")  # left over in a warm container
+    buf = io.StringIO()
+    previous = sweep.logger.registered_handler.setStream(buf)
+    try:
+        assert sweep.handler({}, CONTEXT)["failed"] == ["stale"]
+    finally:
+        sweep.logger.registered_handler.setStream(previous)
+    out = buf.getvalue()
+    assert "failed stale jobs" in out
+    assert "an-earlier-job" not in out

@@ -37,7 +37,7 @@ class CompactSR(SRModel):
 @register(
     "compact",
     (2, 4),
-    weights={2: "compact_x2.pt"},
+    weights={2: "compact_x2.pt", 4: "compact_x4.pt"},
     description="SRVGG-style compact RGB net (GPU quality; slow on CPU), x2/x4",
 )
 def build_compact(scale: int, width: int = 64, depth: int = 16) -> CompactSR:
