@@ -81,22 +81,19 @@ def test_resume_continues_exactly(data, tmp_path):
             assert torch.equal(value, b[key][name]), f"{key}.{name} differs after resume"
 
 
-def test_ema_tracks_weights():
+@pytest.mark.parametrize(
+    ("decay", "step", "lag"),
+    [
+        (0.5, 1000, 0.5),  # steady state: decay as given
+        (0.999, 0, 0.1),  # warm-up: min(0.999, 1/10), 90% of the way at once
+    ],
+)
+def test_ema_tracks_weights(decay, step, lag):
     model = nn.Linear(2, 2)
-    ema = EMA(model, decay=0.5)
+    ema = EMA(model, decay=decay)
     with torch.no_grad():
         target = model.weight.clone() + 1
         model.weight.add_(1)
-    ema.update(model, step=1000)
-    assert torch.allclose(ema.model.weight, target - 0.5)
+    ema.update(model, step=step)
+    assert torch.allclose(ema.model.weight, target - lag)
     assert not any(p.requires_grad for p in ema.model.parameters())
-
-
-def test_ema_warm_up_follows_a_fresh_model_closely():
-    model = nn.Linear(2, 2)
-    ema = EMA(model, decay=0.999)
-    with torch.no_grad():
-        target = model.weight.clone() + 1
-        model.weight.add_(1)
-    ema.update(model, step=0)  # decay min(0.999, 1/10): 90% of the way at once
-    assert torch.allclose(ema.model.weight, target - 0.1)
