@@ -58,6 +58,13 @@ def compare_image(
 ) -> Image.Image:
     """One row of labelled panels: each model's upscale of the busiest `crop` square, then
     the same square of `reference` (the true high-resolution image, `scale` x the input)."""
+    if reference is not None and (
+        reference.shape[0] < rgb.shape[0] * scale or reference.shape[1] < rgb.shape[1] * scale
+    ):
+        raise InputError(
+            f"reference is {reference.shape[1]}x{reference.shape[0]}, smaller than "
+            f"{scale} x the input ({rgb.shape[1] * scale}x{rgb.shape[0] * scale})"
+        )
     crop = min(crop, rgb.shape[0], rgb.shape[1])
     top, left = busiest_crop(rgb, crop)
     patch = rgb[top : top + crop, left : left + crop]
@@ -68,11 +75,6 @@ def compare_image(
         label = f"{Path(name).stem if name.endswith('.pt') else name} x{scale}"
         panels.append((label, Image.fromarray(out).resize((side, side), Image.NEAREST)))
     if reference is not None:
-        if reference.shape[0] < rgb.shape[0] * scale or reference.shape[1] < rgb.shape[1] * scale:
-            raise InputError(
-                f"reference is {reference.shape[1]}x{reference.shape[0]}, smaller than "
-                f"{scale} x the input ({rgb.shape[1] * scale}x{rgb.shape[0] * scale})"
-            )
         ref = reference[top * scale : (top + crop) * scale, left * scale : (left + crop) * scale]
         panels.append(("original", Image.fromarray(ref).resize((side, side), Image.NEAREST)))
     label_h = 24

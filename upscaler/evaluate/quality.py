@@ -53,11 +53,15 @@ def find_pairs(dataset_dir: str | Path, scale: int) -> list[tuple[str, Path, Pat
 
 def _summary(model: SRModel, scale: int, rows: list[dict], seconds: float) -> dict[str, Any]:
     meta = getattr(model, "meta", {})
+    means = {
+        key: sum(r[key] for r in rows) / len(rows)
+        for key in ("psnr_y", "ssim_y", "detail_y")
+        if key in rows[0]
+    }
     return {
         "model": type(model).__name__,
         "scale": scale,
-        "psnr_y": sum(r["psnr_y"] for r in rows) / len(rows),
-        "ssim_y": sum(r["ssim_y"] for r in rows) / len(rows),
+        **means,
         "images": rows,
         "seconds": round(seconds, 2),
         "weights_steps": meta.get("steps"),
@@ -80,7 +84,6 @@ def evaluate(model: str | SRModel, scale: int, dataset_dir: str | Path) -> dict[
             }
         )
     out = _summary(net, scale, rows, time.perf_counter() - t0)
-    out["detail_y"] = sum(r["detail_y"] for r in rows) / len(rows)
     out["dataset"] = str(dataset_dir)
     return out
 

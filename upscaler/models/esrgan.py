@@ -78,22 +78,17 @@ class RRDBNet(SRModel):
 
 
 @register(
+    "esrgan-lite-gan",
+    (4,),
+    weights={4: "esrgan-lite-gan_x4.pt"},
+    description="esrgan-lite after its GAN stage: sharper texture, lower PSNR, x4",
+)
+@register(
     "esrgan-lite",
     (2, 4),
     weights={4: "esrgan-lite_x4.pt"},
     description="simplified ESRGAN (small RRDBNet), RGB, x2/x4; L1-trained (PSNR)",
 )
 def build_esrgan_lite(scale: int, width: int = 32, blocks: int = 6, growth: int = 16) -> RRDBNet:
-    return RRDBNet(scale, width, blocks, growth)
-
-
-@register(
-    "esrgan-lite-gan",
-    (4,),
-    weights={4: "esrgan-lite-gan_x4.pt"},
-    description="esrgan-lite after its GAN stage: sharper texture, lower PSNR, x4",
-)
-def build_esrgan_lite_gan(
-    scale: int, width: int = 32, blocks: int = 6, growth: int = 16
-) -> RRDBNet:
+    """One network, two registry names: the L1 stage and the GAN stage's weights."""
     return RRDBNet(scale, width, blocks, growth)

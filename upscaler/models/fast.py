@@ -97,20 +97,17 @@ class FastSR(SRModel):
 
 
 @register(
+    "fast-real",
+    (2,),
+    weights={2: "fast-real_x2.pt"},
+    description="`fast` trained on degraded LR (blur, noise, JPEG, H.264) for real footage",
+)
+@register(
     "fast",
     (2, 4),
     weights={2: "fast_x2.pt", 4: "fast_x4.pt"},
     description="real-time CPU net on luma (half-res conv body + bicubic skip), x2/x4",
 )
 def build_fast(scale: int, width: int = 32, depth: int = 4) -> FastSR:
-    return FastSR(scale, width, depth)
-
-
-@register(
-    "fast-real",
-    (2,),
-    weights={2: "fast-real_x2.pt"},
-    description="`fast` trained on degraded LR (blur, noise, JPEG, H.264) for real footage",
-)
-def build_fast_real(scale: int, width: int = 32, depth: int = 4) -> FastSR:
+    """One network, two registry names: clean-LR and degraded-LR (`-real`) weights."""
     return FastSR(scale, width, depth)
