@@ -415,6 +415,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_identity(path: str | None) -> tuple[int, int] | None:
+    """(inode, mtime) of `path` if it is a file: tells whether a run replaced it."""
+    try:
+        st = Path(path).stat() if path else None
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns) if st else None
+
+
+def _interrupted(output: str | None, before: tuple[int, int] | None) -> int:
+    """Say truthfully what a Ctrl-C left behind. Outputs are renamed into place complete, so
+    an output that changed during the run is whole: a late Ctrl-C does not unmake it."""
+    if output and _file_identity(output) not in (None, before):
+        print(f"upscaler: interrupted after {output} was complete; it is kept", file=sys.stderr)
+    else:
+        print("upscaler: interrupted; no output was written", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command, turning expected errors into one-line messages."""
     startup = _StartupInterrupt()
@@ -434,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     func: Callable[[argparse.Namespace], int] = args.func
+    output = getattr(args, "output", None)
+    before = _file_identity(output)
     try:
         return func(args)
     except UpscalerError as exc:
@@ -442,9 +463,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upscaler: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("upscaler: interrupted; no output was written", file=sys.stderr)
-        return 130
+        return _interrupted(output, before)
+
+
+def run() -> None:
+    """Console entry point: `main`, then exit with its status. A Ctrl-C arriving once the
+    command has returned (during interpreter teardown) is ignored: the work is done, and
+    it would only print a traceback from some library's finaliser or kill the exit status."""
+    code = main()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -49,13 +49,17 @@ def finished(work: Path) -> dict[str, int]:
 
 def interrupt(cmd: list[str], work: Path, target: int, sig: int, rng: random.Random):
     """Start `cmd`, wait until `target` chunks are finished (plus a random moment inside
-    the next one), send `sig`; (return code, stderr, whether the signal was sent)."""
+    the next ones, cut short once all but the last chunk are done, so the signal always
+    lands before the output can be complete), send `sig`; (return code, stderr, whether the
+    signal was sent)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sent = False
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if len(finished(work)) >= target:
-            time.sleep(rng.uniform(0.0, 0.3))
+            moment = time.monotonic() + rng.uniform(0.0, 0.3)
+            while time.monotonic() < moment and len(finished(work)) < CHUNKS - 1:
+                time.sleep(0.002)
             if proc.poll() is None:
                 proc.send_signal(sig)
                 sent = True
@@ -135,3 +139,26 @@ def test_sigint_mid_chunk_always_exits_130(clip, tmp_path):
         code, err, sent = interrupt(command(clip, out, work), work, target, signal.SIGINT, rng)
         assert sent and not out.exists()
         assert code == 130, f"attempt {attempt}: exit {code}, stderr {err!r}"
+
+
+def test_sigint_after_the_output_is_complete_never_claims_nothing_was_written(clip, tmp_path):
+    """Ctrl-C just after the output was renamed into place: either the run ends cleanly (exit
+    0, nothing on stderr) or it exits 130 saying the complete output is kept; never "no
+    output was written" beside a finished file, never a traceback from teardown."""
+    for attempt in range(6):
+        out = tmp_path / f"out{attempt}.mp4"
+        proc = subprocess.Popen(command(clip, out, None), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        time.sleep(0.002 * attempt)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert out.exists()
+        lines = err.strip().splitlines()
+        assert (proc.returncode, lines) in (
+            (0, []),
+            (130, [f"upscaler: interrupted after {out} was complete; it is kept"]),
+        ), f"attempt {attempt}: exit {proc.returncode}, stderr {err!r}"
