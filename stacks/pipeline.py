@@ -35,7 +35,8 @@ from constructs import Construct
 from stacks.config import Settings
 from stacks.endpoint import INFERENCE_TIMEOUT_S, Endpoint
 from stacks.nag import acknowledge, acknowledge_resources, rendered
-from stacks.storage import (
+from stacks.storage import Storage
+from upscaler.cloud_contract import (
     CHUNKS,
     FAILURES_PREFIX,
     JOBS_PREFIX,
@@ -44,7 +45,7 @@ from stacks.storage import (
     REQUESTS,
     RESULTS_PREFIX,
     UPLOAD_PREFIX,
-    Storage,
+    Env,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -113,19 +114,19 @@ class Pipeline(Construct):
             )
 
         env = {
-            "INPUT_BUCKET": storage.input_bucket.bucket_name,
-            "WORK_BUCKET": storage.work_bucket.bucket_name,
-            "OUTPUT_BUCKET": storage.output_bucket.bucket_name,
-            "JOB_TABLE": storage.job_table.table_name,
-            "WORK_QUEUE_URL": self.work_queue.queue_url,
-            "MERGE_QUEUE_URL": self.merge_queue.queue_url,
-            "ENDPOINT_NAME": endpoint.endpoint_name,
-            "MAX_CHUNK_ATTEMPTS": str(settings.max_chunk_attempts),
-            "CHUNK_SECONDS": str(settings.chunk_seconds),
-            "UPLOAD_PREFIX": UPLOAD_PREFIX,
-            "INVOCATION_TIMEOUT_S": str(INFERENCE_TIMEOUT_S),
-            "LOG_LEVEL": settings.log_level,
-            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            Env.INPUT_BUCKET: storage.input_bucket.bucket_name,
+            Env.WORK_BUCKET: storage.work_bucket.bucket_name,
+            Env.OUTPUT_BUCKET: storage.output_bucket.bucket_name,
+            Env.JOB_TABLE: storage.job_table.table_name,
+            Env.WORK_QUEUE_URL: self.work_queue.queue_url,
+            Env.MERGE_QUEUE_URL: self.merge_queue.queue_url,
+            Env.ENDPOINT_NAME: endpoint.endpoint_name,
+            Env.MAX_CHUNK_ATTEMPTS: str(settings.max_chunk_attempts),
+            Env.CHUNK_SECONDS: str(settings.chunk_seconds),
+            Env.UPLOAD_PREFIX: UPLOAD_PREFIX,
+            Env.INVOCATION_TIMEOUT_S: str(INFERENCE_TIMEOUT_S),
+            Env.LOG_LEVEL: settings.log_level,
+            Env.POWERTOOLS_LOG_LEVEL: settings.log_level,
         }
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         self.roles: dict[str, iam.Role] = {}
@@ -258,7 +259,7 @@ class Pipeline(Construct):
         self._allow_table("merge", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"])
 
         # --- sweep: every 15 min, jobs with no progress for STALE_AFTER_S -> FAILED ---------
-        sweep = self._function("sweep", {**env, "STALE_AFTER_S": "7200"})
+        sweep = self._function("sweep", {**env, Env.STALE_AFTER_S: "7200"})
         events.Rule(
             self,
             "SweepSchedule",
@@ -347,7 +348,7 @@ class Pipeline(Construct):
             memory_size=size.memory_mb,
             timeout=size.timeout,
             ephemeral_storage_size=cdk.Size.mebibytes(size.ephemeral_mib),
-            environment={**env, "POWERTOOLS_SERVICE_NAME": f"upscaler-{name}"},
+            environment={**env, Env.POWERTOOLS_SERVICE_NAME: f"upscaler-{name}"},
             role=role,
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,

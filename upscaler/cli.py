@@ -92,16 +92,17 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.engine.image import IMAGE_SUFFIXES
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
+    from upscaler.job import JobSpec
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
-    from upscaler.media.writer import EncodeSettings
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise InputError(f"{src}: no such file or directory")
     if src.resolve() == dst.resolve():
         raise OutputError("the output must not overwrite the input")
-    settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    fields = {"model": args.model, "scale": args.scale, "codec": args.codec, "crf": args.crf}
+    spec = JobSpec.parse({**fields, "preset": args.preset}, checkpoint_paths=True)
     show = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
@@ -120,7 +121,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 src,
                 dst,
                 upscaler,
-                settings,
+                spec.settings,
                 work_dir=args.work_dir,
                 chunk_seconds=args.chunk_seconds,
                 batch=args.batch,
