@@ -1,4 +1,4 @@
-"""Pipeline: the five Lambda handlers (one container image), their queues, triggers and alarms.
+"""Pipeline: the Lambda handlers (one slim image, no torch), their queues, triggers, alarms.
 
     input bucket (uploads/) --S3 event--> split --> work queue --> dispatch --> endpoint
     endpoint --SNS success/error--> results queue --> collect --> merge queue --> merge
@@ -49,7 +49,8 @@ from upscaler.cloud_contract import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = "lambdas/Dockerfile"
+# The slim image: no handler here runs a model, so none needs torch (or matplotlib).
+DOCKERFILE = "lambdas/Dockerfile.slim"
 
 
 @dataclass(frozen=True)
