@@ -23,7 +23,6 @@ from lambdas import aws, config, jobs
 from lambdas.ssrf import UrlGuard, open_url
 from upscaler.cloud_contract import JOB_ID, Env, safe_stem, upload_key
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
-from upscaler.job import JobSpec
 from upscaler.media.limits import Limits
 from upscaler.media.probe import probe
 from upscaler.net.download import save_limited
@@ -56,7 +55,7 @@ class FetchRequest:
             raise InputError(f"invalid job id {job_id!r}")
         model, scale = event.get("model"), event.get("scale")
         try:  # refuse now what split would refuse after the download
-            JobSpec.parse({"model": model, "scale": scale}, config.job_defaults())
+            config.job_spec({"model": model, "scale": scale})
         except UpscalerError as exc:
             raise InputError(str(exc)) from None
         return cls(url, job_id, model or None, int(scale) if scale else None)

@@ -18,7 +18,7 @@ from lambdas import aws, config, jobs
 from lambdas.messages import work_item
 from upscaler.cloud_contract import JOB_ID, METADATA_FIELDS, UPLOAD_PREFIX, chunk_key, safe_stem
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
-from upscaler.job import JobSpec, media_facts, prepare
+from upscaler.job import media_facts, prepare
 from upscaler.media.limits import Limits
 
 logger = Logger()
@@ -33,9 +33,11 @@ def job_id_for(bucket: str, key: str, etag: str) -> str:
 
 
 def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
-    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults."""
-    fields = {k: metadata.get(k) for k in METADATA_FIELDS}
-    return JobSpec.parse(fields, config.job_defaults()).to_dict()
+    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults.
+
+    A model/scale the endpoint does not serve is refused here, before any chunk exists.
+    """
+    return config.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
 
 
 def _check_size(size: int, limits: Limits) -> None:

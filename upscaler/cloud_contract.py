@@ -116,8 +116,11 @@ class Env:
     STALE_AFTER_S = "STALE_AFTER_S"
     FETCH_MAX_BYTES = "FETCH_MAX_BYTES"
     FETCH_MAX_SECONDS = "FETCH_MAX_SECONDS"
+    #: The model and scale of an upload whose metadata names none.
     DEFAULT_MODEL = "DEFAULT_MODEL"
     DEFAULT_SCALE = "DEFAULT_SCALE"
+    #: What the endpoint serves, JSON {"model": [scales]}: split refuses anything else.
+    SERVED_MODELS = "SERVED_MODELS"
     CODEC = "CODEC"
     CRF = "CRF"
     PRESET = "PRESET"
@@ -142,6 +145,8 @@ class Output:
     OUTPUT_BUCKET = "OutputBucketName"
     JOB_TABLE = "JobTableName"
     FETCH_FUNCTION = "FetchFunctionName"
+    #: The SERVED_MODELS JSON: `upscaler submit` refuses what is not served before uploading.
+    SERVED_MODELS = "ServedModels"
 
 
 # --- job states -------------------------------------------------------------------------

@@ -83,6 +83,42 @@ def test_split_refuses_bad_settings(pipeline, aws_clip):
     assert job["status"] == jobs.FAILED and "scale must be one of" in job["reason"]
 
 
+SERVED = '{"esrgan-lite": [4], "fast": [2, 4], "bicubic": [2]}'
+
+
+def test_split_refuses_a_model_the_endpoint_does_not_serve(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("SERVED_MODELS", SERVED)
+    key = "uploads/unserved/clip.mp4"
+    upload(pipeline, aws_clip, key, model="compact", scale="2")
+    split.handler(s3_event(pipeline.env["INPUT_BUCKET"], key), CONTEXT)
+    job = jobs.describe("unserved")
+    assert job["status"] == jobs.FAILED
+    assert job["reason"] == (
+        "compact x2 is not served by this endpoint; it serves bicubic x2, esrgan-lite x4, "
+        "fast x2/x4"
+    )
+    assert keys(pipeline.env["WORK_BUCKET"]) == [] and queue_depth(pipeline, "work") == 0
+
+
+def test_a_plain_upload_gets_the_default_model_and_scale(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("SERVED_MODELS", SERVED)
+    monkeypatch.setenv("DEFAULT_SCALE", "2")  # DEFAULT_MODEL is bicubic (conftest)
+    job_id = split_upload(pipeline, aws_clip, "uploads/plain/clip.mp4")
+    job = jobs.describe(job_id)
+    assert (job["status"], job["model"], job["scale"]) == (jobs.RUNNING, "bicubic", 2)
+    monkeypatch.setenv("DEFAULT_SCALE", "4")  # the deployment's default must be served too
+    job_id = split_upload(pipeline, aws_clip, "uploads/plain-x4/clip.mp4")
+    assert "bicubic x4 is not served" in jobs.describe(job_id)["reason"]
+
+
+def test_a_malformed_served_models_value_is_a_deployment_error(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("SERVED_MODELS", '{"fast": "2"}')
+    upload(pipeline, aws_clip, "uploads/misdeployed/clip.mp4")
+    event = s3_event(pipeline.env["INPUT_BUCKET"], "uploads/misdeployed/clip.mp4")
+    with pytest.raises(RuntimeError, match="environment variable SERVED_MODELS: model 'fast'"):
+        split.handler(event, CONTEXT)
+
+
 def test_duplicate_s3_event_is_idempotent(pipeline, aws_clip):
     key = "incoming/clip.mp4"  # not under uploads/: the job id is a hash of the object
     upload(pipeline, aws_clip, key)
