@@ -9,6 +9,7 @@ from typing import Any
 
 from upscaler.cloud_contract import Env
 from upscaler.job import JobSpec, check_served, parse_served
+from upscaler.job.budget import LAMBDA_MAX_EPHEMERAL_MIB
 
 
 def env(name: str, default: str | None = None) -> str:
@@ -61,6 +62,21 @@ def max_chunk_attempts() -> int:
 
 def chunk_seconds() -> float:
     return env_float(Env.CHUNK_SECONDS, 10.0)
+
+
+def invocation_timeout_s() -> int:
+    """The async invocation timeout dispatch asks for (the stack's INFERENCE_TIMEOUT_S)."""
+    return env_int(Env.INVOCATION_TIMEOUT_S, 900)
+
+
+def merge_scratch_mib() -> int:
+    """The merge function's ephemeral storage (the stack deploys Lambda's maximum)."""
+    return env_int(Env.MERGE_SCRATCH_MIB, LAMBDA_MAX_EPHEMERAL_MIB)
+
+
+def instance_type() -> str | None:
+    """The endpoint's instance type, or None where it is not set (no time estimate)."""
+    return os.environ.get(Env.INSTANCE_TYPE) or None
 
 
 def served_models() -> dict[str, tuple[int, ...]] | None:

@@ -18,7 +18,8 @@ from lambdas import aws, config, jobs
 from lambdas.messages import work_item
 from upscaler.cloud_contract import JOB_ID, METADATA_FIELDS, UPLOAD_PREFIX, chunk_key, safe_stem
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
-from upscaler.job import media_facts, prepare
+from upscaler.job import Prepared, media_facts, prepare
+from upscaler.job.budget import check_chunk_time, check_merge_scratch
 from upscaler.media.limits import Limits
 
 logger = Logger()
@@ -57,6 +58,15 @@ def _check_disk(tmp: Path, size: int) -> None:
         )
 
 
+def _check_endpoint_time(prepared: Prepared, fields: dict[str, Any]) -> None:
+    """Refuse chunks the endpoint could not finish within the invocation timeout."""
+    instance = config.instance_type()
+    if instance is not None:
+        model, scale = fields["model"], fields["scale"]
+        timeout = config.invocation_timeout_s()
+        check_chunk_time(prepared.chunks, prepared.info, model, scale, instance, timeout)
+
+
 def split_object(bucket: str, key: str, etag: str) -> str | None:
     """Split one uploaded object into a running job; return its job id (None if skipped)."""
     job_id = job_id_for(bucket, key, etag)
@@ -85,10 +95,12 @@ def split_object(bucket: str, key: str, etag: str) -> str | None:
             limits = Limits.from_env()
             _check_size(head["ContentLength"], limits)
             _check_disk(Path(tmp), head["ContentLength"])
+            check_merge_scratch(head["ContentLength"], fields["scale"], config.merge_scratch_mib())
             aws.download(source, local)
             prepared = prepare(
                 local, fields["scale"], config.chunk_seconds(), Path(tmp) / "chunks", limits
             )
+            _check_endpoint_time(prepared, fields)
         except UpscalerError as exc:
             reason = str(exc).replace(str(local), fields["name"] + local.suffix)
             logger.info("input refused", extra={"reason": reason})

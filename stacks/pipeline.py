@@ -126,6 +126,8 @@ class Pipeline(Construct):
             Env.CHUNK_SECONDS: str(settings.chunk_seconds),
             Env.UPLOAD_PREFIX: UPLOAD_PREFIX,
             Env.INVOCATION_TIMEOUT_S: str(INFERENCE_TIMEOUT_S),
+            Env.INSTANCE_TYPE: settings.instance_type,
+            Env.MERGE_SCRATCH_MIB: str(self.sizes["merge"].ephemeral_mib),
             Env.LOG_LEVEL: settings.log_level,
             Env.POWERTOOLS_LOG_LEVEL: settings.log_level,
         }

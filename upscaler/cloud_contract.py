@@ -113,6 +113,9 @@ class Env:
     CHUNK_SECONDS = "CHUNK_SECONDS"
     UPLOAD_PREFIX = "UPLOAD_PREFIX"
     INVOCATION_TIMEOUT_S = "INVOCATION_TIMEOUT_S"
+    #: The endpoint's instance type and merge's /tmp size: split's estimates (fail before paying).
+    INSTANCE_TYPE = "INSTANCE_TYPE"
+    MERGE_SCRATCH_MIB = "MERGE_SCRATCH_MIB"
     STALE_AFTER_S = "STALE_AFTER_S"
     FETCH_MAX_BYTES = "FETCH_MAX_BYTES"
     FETCH_MAX_SECONDS = "FETCH_MAX_SECONDS"

@@ -119,6 +119,30 @@ def test_a_malformed_served_models_value_is_a_deployment_error(pipeline, aws_cli
         split.handler(event, CONTEXT)
 
 
+def test_split_refuses_a_job_whose_merge_would_not_fit(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("MERGE_SCRATCH_MIB", "0")  # any upload is over it
+    downloads = []
+    monkeypatch.setattr(split.aws, "download", lambda *a: downloads.append(a))
+    job_id = split_upload(pipeline, aws_clip, "uploads/no-scratch/clip.mp4")
+    job = jobs.describe(job_id)
+    assert job["status"] == jobs.FAILED
+    assert "merge would need about" in job["reason"] and "limit of 0 MiB" in job["reason"]
+    assert downloads == [] and queue_depth(pipeline, "work") == 0
+
+
+def test_split_refuses_chunks_longer_than_the_invocation_limit(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("INSTANCE_TYPE", "ml.m5.xlarge")
+    monkeypatch.setenv("INVOCATION_TIMEOUT_S", "2")
+    key = "uploads/too-slow/clip.mp4"
+    upload(pipeline, aws_clip, key, model="esrgan-lite", scale="4")
+    split.handler(s3_event(pipeline.env["INPUT_BUCKET"], key), CONTEXT)
+    job = jobs.describe("too-slow")
+    assert job["status"] == jobs.FAILED
+    assert "over the endpoint's async invocation limit of 2 s" in job["reason"]
+    assert "chunk_seconds context parameter" in job["reason"]
+    assert keys(pipeline.env["WORK_BUCKET"]) == [] and queue_depth(pipeline, "work") == 0
+
+
 def test_duplicate_s3_event_is_idempotent(pipeline, aws_clip):
     key = "incoming/clip.mp4"  # not under uploads/: the job id is a hash of the object
     upload(pipeline, aws_clip, key)
