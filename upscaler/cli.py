@@ -297,6 +297,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from upscaler.models.registry import available_models, shipped_weights_path
 
+    if args.file:
+        return _describe_model_file(args.file, args.json)
     for name, spec in sorted(available_models().items()):
         shipped = [f"x{s}" for s in spec.scales if shipped_weights_path(name, s)]
         weights = (
@@ -308,6 +310,34 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{name:<14} scales {', '.join(f'x{s}' for s in spec.scales):<12} {weights}  "
             f"{spec.description}"
         )
+    return 0
+
+
+def _describe_model_file(path: str, as_json: bool) -> int:
+    """`models --file`: what a checkpoint or community model file holds."""
+    from dataclasses import asdict
+
+    from upscaler.models.registry import build_from_file
+
+    model = build_from_file(path)
+    info = getattr(model, "info", None)
+    if info is not None:
+        facts = {**asdict(info), "colour": info.colour, "source": "community (spandrel)"}
+    else:
+        facts = {
+            "architecture": type(model).__name__,
+            "scale": model.scale,
+            "params": sum(p.numel() for p in model.parameters()),
+            "colour": "luma (Y)" if model.channels == "y" else "RGB (made with the video's matrix)",
+            "source": "upscaler checkpoint",
+        }
+    if as_json:
+        print(json.dumps({"file": path, **facts}))
+    else:
+        print(f"{path}: {facts['architecture']} x{facts['scale']}, {facts['params']:,} params")
+        for key, value in facts.items():
+            if key not in ("architecture", "scale", "params"):
+                print(f"  {key}: {value}")
     return 0
 
 
@@ -402,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list the models and their shipped weights")
+    p.add_argument("--file", help="describe one model file (.pt, .pth, .safetensors) instead")
+    p.add_argument("--json", action="store_true", help="with --file: print one JSON object")
     p.set_defaults(func=cmd_models)
 
     from upscaler import cloud, cost, package
