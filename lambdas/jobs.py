@@ -99,6 +99,31 @@ def get_chunk(job_id: str, index: int) -> dict[str, Any] | None:
     return _table().get_item(Key=key, ConsistentRead=True).get("Item")
 
 
+def own(job_id: str, source: str, obj: str) -> bool:
+    """Make `obj` (an `object_id`) the one upload of job `job_id`, creating the row if needed.
+
+    False when the job belongs to another object, or fetch announced another `source` for it:
+    never two files in one job. True again for the same object (duplicate events).
+    """
+    condition = (
+        "attribute_not_exists(job_id) OR ((attribute_not_exists(#o) OR #o = :obj) "
+        "AND (attribute_not_exists(#src) OR #src = :src))"
+    )
+    sets = (
+        "#o = :obj",
+        "#src = :src",
+        "#s = if_not_exists(#s, :pending)",
+        "#c = if_not_exists(#c, :now)",
+    )
+    names = {"#o": "object", "#src": "source", "#c": "created_at"}
+    values = {":obj": obj, ":src": source, ":pending": PENDING, ":now": now()}
+    fields = {"updated_at": now()}
+    return (
+        _update(JOB_ITEM, job_id, fields, condition, sets=sets, names=names, values=values)
+        is not None
+    )
+
+
 def claim(job_id: str, fields: dict[str, Any]) -> bool:
     """Start (or resume an interrupted) split; False for a job that is already past it."""
     return (

@@ -21,12 +21,36 @@ from tests.aws.conftest import CHUNKS, keys, queue_depth, upload
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def s3_event(bucket: str, key: str, etag: str = "abc") -> dict:
-    """An S3 ObjectCreated notification as S3 sends it (the key URL-encoded)."""
+def s3_event(bucket: str, key: str, etag: str = "abc", version: str | None = None) -> dict:
+    """An S3 ObjectCreated notification as S3 sends it (the key URL-encoded), in the event
+    message structure of version 2.1 that AWS documents:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+    (`versionId` is null unless the bucket is versioned)."""
     record = {
+        "eventVersion": "2.1",
         "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-12-02T12:00:00.000Z",
         "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag}},
+        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "split",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": {
+                "key": quote_plus(key),
+                "size": 1024,
+                "eTag": etag,
+                "versionId": version,
+                "sequencer": "0055AED6DCD90281E5",
+            },
+        },
     }
     return {"Records": [record]}
 
