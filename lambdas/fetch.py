@@ -20,8 +20,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
+from lambdas.guarded_ytdlp import GuardedYoutubeDL
 from lambdas.ssrf import UrlGuard, open_url
-from upscaler.cloud_contract import JOB_ID, Env, safe_stem, upload_key
+from upscaler.cloud_contract import FETCHING, JOB_ID, Env, safe_stem, upload_key
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
 from upscaler.media.limits import Limits
 from upscaler.media.probe import probe
@@ -46,13 +47,10 @@ class FetchRequest:
     scale: int | None = None
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> FetchRequest:
+    def from_event(cls, event: dict[str, Any], job_id: str) -> FetchRequest:
         url = event.get("url")
         if not isinstance(url, str) or not url:
             raise InputError('the event needs a "url"')
-        job_id = str(event.get("job_id") or uuid.uuid4().hex[:20])
-        if not JOB_ID.match(job_id):
-            raise InputError(f"invalid job id {job_id!r}")
         model, scale = event.get("model"), event.get("scale")
         try:  # refuse now what split would refuse after the download
             config.job_spec({"model": model, "scale": scale})
@@ -91,7 +89,7 @@ def find_media(url: str) -> tuple[str, dict[str, str], str]:
         "cachedir": False,
     }
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        with GuardedYoutubeDL(options, GUARD) as ydl:
             info = ydl.extract_info(url, download=False)
     except yt_dlp.utils.YoutubeDLError as exc:
         first = str(exc).splitlines()[0].removeprefix("ERROR: ")
@@ -136,7 +134,9 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
         suffix = suffix if suffix in MEDIA_SUFFIXES else ".mp4"
         key = upload_key(request.job_id, f"{safe_stem(name)}{suffix}")
         uri = aws.s3_uri(config.input_bucket(), key)
-        jobs.claim(request.job_id, {"source_url": request.url})
+        # The one object this job will own (split checks it): no other upload can take it.
+        if not jobs.set_status(request.job_id, FETCHING, (FETCHING,), source=uri):
+            raise InputError("the job is no longer waiting for its download")
         metadata = {"model": request.model, "scale": str(request.scale or "")}
         aws.client("s3").upload_file(
             str(local),
@@ -145,21 +145,27 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
             ExtraArgs={"Metadata": {k: v for k, v in metadata.items() if v}},
         )
     logger.info("fetched", extra={"source": uri, "duration_s": info.duration_s})
-    return {"job_id": request.job_id, "status": jobs.PENDING, "source": uri}
+    return {"job_id": request.job_id, "status": "UPLOADED", "source": uri}
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Fetch one URL. A refused or unusable URL ends as a FAILED job with the reason."""
+    """Fetch one URL (invoked asynchronously by `upscaler submit URL`, which created the job
+    row FETCHING). Every failure ends the job FAILED with a one-line reason; a redelivered
+    event for a job that is past FETCHING does nothing."""
+    job_id = str(event.get("job_id") or uuid.uuid4().hex[:20])
+    if not JOB_ID.match(job_id):
+        return {"status": jobs.FAILED, "reason": f"invalid job id {job_id!r}"}
+    logger.append_keys(job_id=job_id, url=event.get("url"))
+    if not jobs.begin_fetch(job_id, str(event.get("url"))):
+        logger.info("the job is past its fetch; event ignored")
+        return {"job_id": job_id, "status": (jobs.get_job(job_id) or {}).get("status")}
     try:
-        request = FetchRequest.from_event(event)
-    except InputError as exc:
-        return {"status": jobs.FAILED, "reason": str(exc)}
-    logger.append_keys(job_id=request.job_id, url=request.url)
-    try:
-        return fetch(request)
-    except InputError as exc:
-        reason = str(exc)
-        logger.warning("fetch refused", extra={"reason": reason})
-        jobs.fail(request.job_id, reason, source_url=request.url)
-        return {"job_id": request.job_id, "status": jobs.FAILED, "reason": reason}
+        return fetch(FetchRequest.from_event(event, job_id))
+    except Exception as exc:  # a fetch that ends any other way would leave the job FETCHING
+        expected = isinstance(exc, InputError)
+        reason = str(exc) if expected else f"fetch failed: {type(exc).__name__}: {exc}"
+        reason = reason.splitlines()[0] if reason else type(exc).__name__
+        logger.warning("fetch failed", extra={"reason": reason}, exc_info=not expected)
+        jobs.fail(job_id, reason)
+        return {"job_id": job_id, "status": jobs.FAILED, "reason": reason}

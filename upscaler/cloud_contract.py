@@ -213,6 +213,17 @@ def job_key(job_id: str) -> dict[str, str]:
     return {PARTITION_KEY: job_id, SORT_KEY: JOB_ITEM}
 
 
+def fetching_row(job_id: str, url: str, at: str) -> dict[str, Any]:
+    """The job row `upscaler submit URL` writes before it invokes fetch (ISO time `at`)."""
+    return {
+        **job_key(job_id),
+        "status": FETCHING,
+        "source_url": url,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
 def from_dynamo(value: Any) -> Any:
     """DynamoDB values -> JSON-friendly ones (Decimals to int/float, sets to sorted lists)."""
     if isinstance(value, Decimal):
