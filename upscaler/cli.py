@@ -212,6 +212,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
         f"{v.frame_rate} fps{' (VFR)' if v.vfr else ''}, {v.frame_count} frames, "
         f"time base {v.time_base}, rotation {v.rotation}"
     )
+    sar, dar = v.sample_aspect_ratio, v.display_aspect_ratio
+    print(
+        f"  shape: SAR {sar.numerator}:{sar.denominator}, "
+        f"DAR {dar.numerator}:{dar.denominator} ({float(dar):.3f})"
+    )
     print("  colour: " + ", ".join(f"{k} {val}" for k, val in colour.items()))
     for s in [*info.audio, *info.subtitles, *info.other]:
         extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""

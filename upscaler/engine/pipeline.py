@@ -29,7 +29,7 @@ from upscaler.media.frames import (
     planes_to_frame,
 )
 from upscaler.media.limits import Limits
-from upscaler.media.probe import Colour
+from upscaler.media.probe import Colour, sample_aspect
 from upscaler.media.safe_open import open_media, short_reason
 from upscaler.media.writer import (
     EncodeSettings,
@@ -237,6 +237,7 @@ def upscale_chunk(
                 stream.time_base,
                 stream.average_rate,
                 colour,
+                sample_aspect(stream),
             )
 
             def encode() -> None:
