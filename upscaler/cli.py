@@ -107,13 +107,17 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
     if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
         jobs = _plan_images(src, dst, args.scale)  # every limit, before the model loads
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
         frames = _upscale_images(jobs, dst if src.is_dir() else None, upscaler, show)
         seconds = time.perf_counter() - started
     else:
         output_format(dst)
         probed = probe_with_packets(src)  # bad input fails before the model loads
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
         bar = _progress_bar(probed[0].video.frame_count, show)
         try:
             result = upscale_video(
@@ -351,9 +355,18 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from upscaler.engine.onnx_runtime import RUNTIMES
+
     p.add_argument("--model", default="fast", help="model name or checkpoint path (default fast)")
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="CPU runtime: auto (the faster of torch and onnx, measured once), torch, onnx, "
+        "onnx-int8 (fast only)",
+    )
 
 
 def _tile_arg(text: str) -> int | None:
@@ -410,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seconds", type=float, default=3.0, help="model-only timing length")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtimes", default="auto", help="comma list of CPU runtimes to compare")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 

@@ -123,27 +123,37 @@ def _drain(q: queue.Queue, stop: threading.Event) -> Iterator:
 
 
 def to_planes(frames: list[DecodedFrame], bits: int) -> Planes:
-    """Stack a batch of decoded frames into normalised float planes."""
+    """Stack a batch of decoded frames into normalised float planes.
+
+    One float32 allocation per plane, filled by torch's (multithreaded) integer->float copy
+    and divided in place: no float64 or intermediate float arrays."""
     scale = code_scale(bits)
-    stacked = [
-        torch.from_numpy(np.stack([f.planes[i] for f in frames]).astype(np.float32))[:, None]
-        / scale
-        for i in range(len(frames[0].planes))
-    ]
+    stacked = []
+    for i in range(len(frames[0].planes)):
+        first = frames[0].planes[i]
+        plane = torch.empty((len(frames), 1, *first.shape), dtype=torch.float32)
+        for j, frame in enumerate(frames):
+            plane[j, 0].copy_(torch.from_numpy(frame.planes[i]))
+        stacked.append(plane.div_(scale))
     if len(stacked) == 1:
         return Planes(stacked[0], None, None)
     return Planes(stacked[0], stacked[1], stacked[2])
 
 
 def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
-    """Normalised float planes -> per-frame lists of integer planes (rounded, clamped)."""
+    """Normalised float planes -> per-frame lists of integer planes (rounded, clamped).
+
+    Rounded and converted by torch (one float temporary per plane, multithreaded), not
+    numpy's single-threaded `astype`."""
     scale, top = code_scale(bits), (1 << bits) - 1
-    dtype = np.uint16 if bits > 8 else np.uint8
+    dtype = torch.int16 if bits > 8 else torch.uint8  # 10-bit values fit int16
     arrays = [
-        (p[:, 0] * scale).round_().clamp_(0, top).numpy().astype(dtype)
+        torch.mul(p[:, 0], scale).round_().clamp_(0, top).to(dtype).numpy()
         for p in (planes.y, planes.cb, planes.cr)
         if p is not None
     ]
+    if bits > 8:
+        arrays = [a.view(np.uint16) for a in arrays]
     return [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
 
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import psutil
 import torch
 
+from upscaler.engine.chroma import upscale_chroma
 from upscaler.engine.colour import rgb_to_ycbcr, ycbcr_to_rgb
 from upscaler.engine.memory import tune_malloc
+from upscaler.engine.onnx_runtime import RuntimeSelector
 from upscaler.engine.tiling import auto_tile, tiled_forward
 from upscaler.errors import UpscalerError
 from upscaler.models import load_model
@@ -60,6 +62,7 @@ class Upscaler:
         device: str = "auto",
         tile: int | None = None,
         half: bool | None = None,
+        runtime: str = "auto",
     ) -> None:
         tune_malloc()  # flat memory over long videos (see engine.memory)
         self.device = resolve_device(device)
@@ -75,6 +78,9 @@ class Upscaler:
         self.half = half
         if self.half:
             self.model = self.model.half()
+        # CPU: PyTorch eager or ONNX Runtime, whichever is faster here (engine.onnx_runtime)
+        on_cpu = self.device.type == "cpu" and not self.half
+        self.runtime = RuntimeSelector(self.model, runtime if on_cpu else "torch")
 
     @property
     def channels(self) -> str:
@@ -98,8 +104,11 @@ class Upscaler:
             x = x.pin_memory()  # lets the copy overlap with work already queued on the GPU
         x = x.to(self.device, torch.float16 if self.half else torch.float32, non_blocking=True)
         margin = self.model.receptive_field
-        y = tiled_forward(self.model, x, self.scale, self._tile_for(n, h, w), margin)
+        y = tiled_forward(self._run, x, self.scale, self._tile_for(n, h, w), margin)
         return y.float()
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.runtime.forward_for(tuple(x.shape))(x)
 
     @torch.inference_mode()
     def upscale(self, planes: Planes, matrix: str = "bt601", full_range: bool = False) -> Planes:
@@ -114,13 +123,13 @@ class Upscaler:
         chroma_size = (-(-out_h * ch // h), -(-out_w * cw // w))
         if self.channels == "y":
             y = self._forward(planes.y).cpu()
-            chroma = imresize(torch.cat([planes.cb, planes.cr], dim=1), size=chroma_size)
+            chroma = upscale_chroma(torch.cat([planes.cb, planes.cr], dim=1), chroma_size)
             return Planes(y, chroma[:, 0:1], chroma[:, 1:2])
-        full = imresize(torch.cat([planes.cb, planes.cr], dim=1), size=(h, w))
+        full = upscale_chroma(torch.cat([planes.cb, planes.cr], dim=1), (h, w))
         rgb = ycbcr_to_rgb(planes.y, full[:, 0:1], full[:, 1:2], matrix, full_range)
         out = self._forward(rgb.clamp(0, 1)).cpu()
         y, cb, cr = rgb_to_ycbcr(out, matrix, full_range)
-        chroma = imresize(torch.cat([cb, cr], dim=1), size=chroma_size)
+        chroma = imresize(torch.cat([cb, cr], dim=1), size=chroma_size)  # a downscale
         return Planes(y, chroma[:, 0:1], chroma[:, 1:2])
 
     def _grey_rgb(self, y: torch.Tensor) -> torch.Tensor:
