@@ -247,21 +247,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     width, height = _parse_size(args.size)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
     results = run_bench(
-        models, args.scale, width, height, args.batch, args.seconds, device=args.device
+        models,
+        args.scale,
+        width,
+        height,
+        args.batch,
+        args.seconds,
+        device=args.device,
+        runtimes=runtimes,
     )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        header = ("model", "size", "device", "model fps", "e2e fps", "e2e/model")
+        header = ("model", "size", "device", "runtime", "preset", "model fps", "e2e fps")
         print(
-            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}"
-            + "".join(f"{h:>10}" for h in header[3:])
+            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}{header[3]:<10}{header[4]:<10}"
+            + "".join(f"{h:>10}" for h in (*header[5:], "e2e/model"))
         )
         for r in results:
             print(
-                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.model_fps:>10.1f}"
-                f"{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.runtime:<10}{r.preset:<10}"
+                f"{r.model_fps:>10.1f}{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
             )
     return 0
 
@@ -390,7 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--crf", type=int, default=18, help="quality (0 = lossless, default 18)")
     p.add_argument("--codec", default="h264", help="h264 or h265 (default h264)")
-    p.add_argument("--preset", default="veryfast", help="x264/x265 preset (default veryfast)")
+    p.add_argument(
+        "--preset",
+        default="auto",
+        help="x264/x265 preset; auto (default): veryfast up to 480p, superfast to 720p, "
+        "ultrafast above, so the encoder keeps up with the model",
+    )
     p.add_argument("--tile", type=_tile_arg, default=None, help="auto, 0 (off) or tile size")
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")

@@ -149,7 +149,7 @@ def choose_runtime(
 ) -> str:
     """'onnx' or 'torch' for `model` at input `shape` on this machine: measured once (both,
     same input, alternating), then read from the cache."""
-    key = f"{model_key(model)}/{'x'.join(map(str, shape))}/{_machine()}"
+    key = f"{model_key(model)}/{'x'.join(map(str, shape[1:]))}/{_machine()}"
     with _LOCK:
         choices = _load_choices()
         if key in choices:
@@ -214,10 +214,10 @@ class RuntimeSelector:
 
     def forward_for(self, shape: tuple[int, ...]) -> Forward:
         """The forward to use for inputs of `shape` ([N, C, H, W])."""
-        shape = tuple(shape)
-        if shape not in self._chosen:
-            self._chosen[shape] = self._pick(shape)
-        return self._chosen[shape]
+        key = tuple(shape[1:])  # the batch size does not change the choice
+        if key not in self._chosen:
+            self._chosen[key] = self._pick(tuple(shape))
+        return self._chosen[key]
 
     def _pick(self, shape: tuple[int, ...]) -> Forward:
         h, w = shape[-2:]

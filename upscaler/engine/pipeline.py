@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from upscaler.engine.colour import code_scale, matrix_name
+from upscaler.engine.encoder import add_encoder
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.errors import InputError, LimitExceededError, MediaError
 from upscaler.media.frames import (
@@ -31,13 +32,7 @@ from upscaler.media.frames import (
 from upscaler.media.limits import Limits
 from upscaler.media.probe import Colour
 from upscaler.media.safe_open import open_media, short_reason
-from upscaler.media.writer import (
-    EncodeSettings,
-    add_video_encoder,
-    atomic_output,
-    mp4_options,
-    output_pix_fmt,
-)
+from upscaler.media.writer import EncodeSettings, atomic_output, mp4_options, output_pix_fmt
 
 _DONE = object()
 Progress = Callable[[int], None]
@@ -238,7 +233,7 @@ def upscale_chunk(
 
         options = mp4_options(stream.time_base)
         with av.open(str(tmp), "w", format="mp4", options=options) as out:
-            encoder = add_video_encoder(
+            encoder, out_fmt = add_encoder(
                 out,
                 settings,
                 width,
@@ -247,6 +242,7 @@ def upscale_chunk(
                 stream.time_base,
                 stream.average_rate,
                 colour,
+                gpu=upscaler.device.type == "cuda",
             )
 
             def encode() -> None:
