@@ -58,3 +58,9 @@ def test_nvenc_where_it_opens(codec, crf, pix_fmt, expected, monkeypatch, tmp_pa
         if expected[0].endswith("nvenc"):
             assert stream.options["cq"] == str(crf) and stream.pix_fmt == fmt
             assert stream.codec_context.colorspace == 1
+
+
+def test_nvenc_can_be_turned_off(monkeypatch):
+    monkeypatch.setattr(encoder, "nvenc_available", lambda name: True)
+    monkeypatch.setenv("UPSCALER_NVENC", "0")
+    assert choose_encoder(EncodeSettings(), "yuv420p", gpu=True) == "libx264"

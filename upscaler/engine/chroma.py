@@ -33,12 +33,12 @@ def upscale_chroma(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """MATLAB bicubic of float planes [N, C, h, w] to `size` (out_h, out_w)."""
     n, c, h, w = x.shape
     scale = size[0] // h
-    if scale < 2 or size != (h * scale, w * scale) or min(h, w) < 3 or x.device.type != "cpu":
+    if scale < 2 or size != (h * scale, w * scale) or min(h, w) < 3:
         return imresize(x, size=size)
     flat = x.reshape(n * c, 1, h, w)
     # 2 samples of margin each side for the 3x3 conv on 2x2 blocks, one more to make odd even
     flat = _symmetric(flat, 2, UNSHUFFLE, UNSHUFFLE + h % 2)
     flat = _symmetric(flat, 3, UNSHUFFLE, UNSHUFFLE + w % 2)
     blocks = F.pixel_unshuffle(flat, UNSHUFFLE).contiguous(memory_format=torch.channels_last)
-    out = F.pixel_shuffle(F.conv2d(blocks, _kernel(scale).to(x.dtype)), UNSHUFFLE * scale)
+    out = F.pixel_shuffle(F.conv2d(blocks, _kernel(scale).to(x.device, x.dtype)), UNSHUFFLE * scale)
     return out[..., : size[0], : size[1]].reshape(n, c, *size)

@@ -3,7 +3,8 @@
 - On a CUDA machine whose driver can open NVENC, H.264/H.265 go to `h264_nvenc` /
   `hevc_nvenc` (PyAV's wheels include them): the GPU's encoder block leaves the CPU free and
   keeps up with 4K. Probed once per process by opening a tiny encoder; anything else (no
-  driver, no GPU, a pixel format NVENC lacks, lossless) falls back to libx264/libx265.
+  driver, no GPU, a pixel format NVENC lacks, lossless, UPSCALER_NVENC=0) falls back to
+  libx264/libx265.
 - On the CPU, preset `auto` picks x264/x265's preset by output size: measured here at 1080p
   output, veryfast costs ~5x the CPU time of ultrafast per frame, as much as the `fast` model
   itself, while at 480p it costs ~6 ms (docs/BENCHMARKS.md). Files from the faster presets are
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from fractions import Fraction
 from functools import cache
@@ -55,7 +57,8 @@ def choose_encoder(settings: EncodeSettings, pix_fmt: str, gpu: bool) -> str:
     """The FFmpeg encoder for `settings` and output `pix_fmt`: NVENC on a GPU when it can
     encode this, else the settings' software encoder."""
     nvenc = NVENC.get(settings.encoder)
-    usable = gpu and nvenc and settings.crf > 0 and pix_fmt in _NVENC_PIX_FMTS
+    wanted = gpu and os.environ.get("UPSCALER_NVENC", "1") != "0"
+    usable = wanted and nvenc and settings.crf > 0 and pix_fmt in _NVENC_PIX_FMTS
     return nvenc if usable and nvenc_available(nvenc) else settings.encoder
 
 

@@ -17,7 +17,7 @@ import av
 import numpy as np
 import torch
 
-from upscaler.engine.colour import code_scale, matrix_name
+from upscaler.engine.colour import code_scale, matrix_name, to_codes
 from upscaler.engine.encoder import add_encoder
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.errors import InputError, LimitExceededError, MediaError
@@ -136,14 +136,11 @@ def to_planes(frames: list[DecodedFrame], bits: int) -> Planes:
 
 
 def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
-    """Normalised float planes -> per-frame lists of integer planes (rounded, clamped).
-
-    Rounded and converted by torch (one float temporary per plane, multithreaded), not
-    numpy's single-threaded `astype`."""
-    scale, top = code_scale(bits), (1 << bits) - 1
-    dtype = torch.int16 if bits > 8 else torch.uint8  # 10-bit values fit int16
+    """Planes -> per-frame lists of integer planes. Float planes are rounded and clamped
+    here (`to_codes`, by torch: multithreaded, one temporary); code planes, as
+    `Upscaler.upscale(..., bits=)` returns them, are used as they are (no copy)."""
     arrays = [
-        torch.mul(p[:, 0], scale).round_().clamp_(0, top).to(dtype).numpy()
+        (p if not p.is_floating_point() else to_codes(p, bits))[:, 0].numpy()
         for p in (planes.y, planes.cb, planes.cr)
         if p is not None
     ]
@@ -265,7 +262,7 @@ def upscale_chunk(
                 for stage in stages:
                     stage.start()
                 for group in _batches(_drain(decoded, stop), batch):
-                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range)
+                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range, bits)
                     for frame, planes in zip(group, from_planes(result, bits), strict=True):
                         _put(upscaled, (planes, frame.pts, frame.duration), stop)
                     count += len(group)

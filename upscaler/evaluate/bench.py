@@ -40,7 +40,7 @@ class BenchResult:
         return {**asdict(self), "efficiency": round(self.efficiency, 3)}
 
 
-def _sample_planes(width: int, height: int, batch: int) -> Planes:
+def sample_planes(width: int, height: int, batch: int) -> Planes:
     rgb = np.stack(render_frames(width, height, batch))
     x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
     y, cb, cr = rgb_to_ycbcr(x, "bt709", full_range=False)
@@ -53,7 +53,7 @@ def _channels(upscaler: Upscaler) -> int:
 
 def model_fps(upscaler: Upscaler, width: int, height: int, batch: int, seconds: float) -> float:
     """Frames per second of `upscaler.upscale` alone on 4:2:0 sample frames."""
-    planes = _sample_planes(width, height, batch)
+    planes = sample_planes(width, height, batch)
     upscaler.upscale(planes, "bt709")  # warm-up
     frames, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
