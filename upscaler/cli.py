@@ -281,12 +281,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if (args.dataset is None) == (args.clips is None):
+        raise InputError("eval needs exactly one of --dataset and --clips")
+    if args.clips is not None:
+        return _eval_clips(args)
     from upscaler.evaluate.quality import evaluate, evaluate_compressed
 
+    if args.crf is not None and len(args.crf) != 1:
+        raise InputError("--dataset takes one --crf; several CRFs are for --clips")
     if args.crf is None and not args.plain:
         result = evaluate(args.model, args.scale, args.dataset)
     else:
-        result = evaluate_compressed(args.model, args.scale, args.dataset, args.crf)
+        crf = args.crf[0] if args.crf else None
+        result = evaluate_compressed(args.model, args.scale, args.dataset, crf)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -300,6 +307,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"SSIM-Y {result['ssim_y']:.4f}{detail} ({len(result['images'])} images)"
         )
     return 0
+
+
+def _eval_clips(args: argparse.Namespace) -> int:
+    from upscaler.evaluate.footage import evaluate_footage, format_table
+
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    crfs = args.crf if args.crf is not None else [0, 23, 28]
+    result = evaluate_footage(models, args.scale, args.clips, crfs, args.frames)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def _crf_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        msg = f"CRF must be integers like 0,23,28, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if any(not 0 <= v <= 51 for v in values):
+        raise argparse.ArgumentTypeError(f"CRF must be within 0..51, not {text!r}")
+    return values
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -446,15 +474,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("eval", help="PSNR/SSIM on Y against a dataset (published protocol)")
-    p.add_argument("--model", default="fast")
+    p = sub.add_parser(
+        "eval", help="PSNR/SSIM on Y: a pair dataset (published protocol) or real-footage clips"
+    )
+    p.add_argument(
+        "--model", default="fast", help="model name or checkpoint; --clips: a,b,... (bicubic too)"
+    )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument(
         "--dataset",
-        required=True,
         help="folder of *_SRF_<s>_HR/LR.png pairs, or of plain HR .png images with --crf/--plain",
     )
-    p.add_argument("--crf", type=int, default=None, help="H.264-compress the bicubic LR at CRF")
+    p.add_argument(
+        "--clips",
+        help="folder of video clips: shrink, H.264 at each --crf, upscale; PSNR/SSIM/tPSNR-Y",
+    )
+    p.add_argument(
+        "--crf",
+        type=_crf_list,
+        default=None,
+        help="H.264 CRF of the LR (--clips: a list, default 0,23,28)",
+    )
+    p.add_argument("--frames", type=int, default=16, help="--clips: frames per clip (16)")
     p.add_argument("--plain", action="store_true", help="HR-only folder, clean bicubic LR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
