@@ -79,7 +79,8 @@ class VideoInfo:
     start_pts: int
     colour: Colour
     rotation: int
-    sample_aspect_ratio: Fraction | None
+    sample_aspect_ratio: Fraction  # 1 when the file does not say (square pixels)
+    display_aspect_ratio: Fraction  # width * SAR / height: the shape the picture is shown in
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class MediaInfo:
         """JSON-friendly dict (fractions as "num/den" strings, colour as names and numbers)."""
         data = asdict(self)
         video = data["video"]
-        for key in ("time_base", "frame_rate", "sample_aspect_ratio"):
+        for key in ("time_base", "frame_rate", "sample_aspect_ratio", "display_aspect_ratio"):
             if video[key] is not None:
                 video[key] = f"{video[key].numerator}/{video[key].denominator}"
         video["colour_names"] = self.video.colour.names()
@@ -172,13 +173,23 @@ def is_variable_rate(pts: np.ndarray) -> bool:
     return bool(deltas.max() - deltas.min() > max(2, 0.02 * np.median(deltas)))
 
 
-def _first_frame_rotation(container: av.container.InputContainer, index: int) -> int:
-    container.seek(0)
-    try:
-        for frame in container.decode(video=index):
-            return int(frame.rotation or 0)
-    except av.error.FFmpegError:
-        return 0
+def sample_aspect(stream: av.VideoStream) -> Fraction:
+    """The stream's sample (pixel) aspect ratio; 1 where the file leaves it unset or 0:1."""
+    sar = stream.sample_aspect_ratio
+    if not sar and stream.codec_context is not None:
+        sar = stream.codec_context.sample_aspect_ratio
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
+
+
+def _first_frame_rotation(path: Path, index: int, limits: Limits) -> int:
+    """The display rotation of the first decoded frame. A fresh open rather than a seek back:
+    some demuxers (FLV without an index, piped-style MPEG-PS) cannot seek."""
+    with open_media(path, limits) as container:
+        try:
+            for frame in container.decode(container.streams[index]):
+                return int(frame.rotation or 0)
+        except av.error.FFmpegError:
+            return 0
     return 0
 
 
@@ -187,7 +198,7 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     return StreamInfo(
         index=stream.index,
         type=stream.type,
-        codec=ctx.name if ctx is not None else "unknown",
+        codec=ctx.codec.canonical_name if ctx is not None else "unknown",
         language=stream.language,
         channels=getattr(ctx, "channels", None) if stream.type == "audio" else None,
         sample_rate=getattr(ctx, "sample_rate", None) if stream.type == "audio" else None,
@@ -248,7 +259,7 @@ def probe_with_packets(
         pix_fmt = ctx.pix_fmt or "yuv420p"
         video = VideoInfo(
             index=stream.index,
-            codec=ctx.name,
+            codec=ctx.codec.canonical_name,
             width=width,
             height=height,
             pix_fmt=pix_fmt,
@@ -265,8 +276,9 @@ def probe_with_packets(
                 int(ctx.colorspace),
                 int(ctx.color_range),
             ),
-            rotation=_first_frame_rotation(container, stream.index),
-            sample_aspect_ratio=stream.sample_aspect_ratio,
+            rotation=_first_frame_rotation(path, stream.index, limits),
+            sample_aspect_ratio=sample_aspect(stream),
+            display_aspect_ratio=Fraction(width, height) * sample_aspect(stream),
         )
         streams = [_stream_info(s) for s in container.streams if s.index != stream.index]
         info = MediaInfo(

@@ -1,0 +1,71 @@
+"""Every family of old and broadcast footage (tests/formats.py) through `upscaler upscale`:
+exact frame count, display aspect kept, audio present with the source's duration, one line
+on stderr at most and never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import pytest
+
+from tests.formats import FAMILIES, make_family_clip
+from upscaler import cli
+from upscaler.media.limits import Limits
+from upscaler.media.probe import probe
+
+BIG = Limits(max_input_pixels=1 << 40)
+
+
+@pytest.fixture(scope="session")
+def family_clips(tmp_path_factory):
+    """Every family's clip, made once per session."""
+    root = tmp_path_factory.mktemp("families")
+    return {name: make_family_clip(root / f"{name}{f.suffix}", f) for name, f in FAMILIES.items()}
+
+
+def audio_span(path) -> tuple[float, float]:
+    """(seconds from the first audio packet's start to the last one's end, the longest
+    packet): containers differ in how they store the last packet's length (Matroska rounds it
+    to the default one), so durations are compared to within one packet."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        spans = [
+            (p.pts * p.time_base, (p.pts + (p.duration or 0)) * p.time_base)
+            for p in container.demux(stream)
+            if p.size and p.pts is not None
+        ]
+    longest = max(end - start for start, end in spans)
+    return float(max(end for _, end in spans) - min(start for start, _ in spans)), float(longest)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_family_round_trips(name, family_clips, tmp_path, capsys):
+    fam, src = FAMILIES[name], family_clips[name]
+    before = probe(src)
+    assert before.video.frame_count == fam.frames
+    assert float(before.video.display_aspect_ratio) == pytest.approx(fam.display_aspect, rel=0.01)
+
+    out = tmp_path / "out.mkv"
+    code = cli.main(["upscale", str(src), "-o", str(out), "--scale", "2", "--model", "bicubic"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+
+    after = probe(out, BIG)
+    assert after.video.frame_count == fam.frames
+    assert (after.video.width, after.video.height) == (2 * fam.width, 2 * fam.height)
+    ratio = after.video.display_aspect_ratio / before.video.display_aspect_ratio
+    assert float(ratio) == pytest.approx(1, rel=0.01)
+    assert len(after.audio) == 1
+    (seconds, _), (expected, packet) = audio_span(out), audio_span(src)
+    assert seconds == pytest.approx(expected, abs=packet)
+
+
+def test_probe_shows_sar_and_dar(family_clips, capsys):
+    src = family_clips["dvd-mpeg2-ps-ac3"]
+    assert cli.main(["probe", str(src)]) == 0
+    assert "SAR 40:33, DAR 16:9 (1.778)" in capsys.readouterr().out
+    assert cli.main(["probe", str(src), "--json"]) == 0
+    video = json.loads(capsys.readouterr().out)["video"]
+    assert (video["sample_aspect_ratio"], video["display_aspect_ratio"]) == ("40/33", "16/9")
