@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -67,9 +68,23 @@ def max_seconds() -> float:
     return config.env_float(Env.FETCH_MAX_SECONDS, 3600.0)
 
 
-def save(response: http.client.HTTPResponse, url: str, path: Path) -> None:
+class Progress:
+    """Records the bytes downloaded so far in the FETCHING job row (at most every few
+    seconds), for `upscaler status --wait`."""
+
+    def __init__(self, job_id: str, every_s: float = 5.0) -> None:
+        self.job_id, self.every_s, self.last = job_id, every_s, time.monotonic()
+
+    def __call__(self, size: int, force: bool = False) -> None:
+        if force or time.monotonic() - self.last >= self.every_s:
+            self.last = time.monotonic()
+            jobs.set_status(self.job_id, FETCHING, (FETCHING,), fetched_bytes=size)
+
+
+def save(response: http.client.HTTPResponse, url: str, path: Path, progress: Progress) -> None:
     """Stream a response body to `path` within the size limit (header and bytes counted)."""
-    save_limited(response, url, path, max_bytes())
+    save_limited(response, url, path, max_bytes(), progress)
+    progress(path.stat().st_size, force=True)
 
 
 def _is_media(content_type: str, url: str) -> bool:
@@ -115,15 +130,16 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
     GUARD.check(request.url)
     with tempfile.TemporaryDirectory(prefix="fetch-") as tmp:
         local = Path(tmp) / "download"
+        progress = Progress(request.job_id)
         response, final = open_url(request.url, GUARD)
         content_type = (response.getheader("Content-Type") or "").lower()
         if _is_media(content_type, final):
-            save(response, final, local)
+            save(response, final, local, progress)
             name = PurePosixPath(unquote(urlsplit(final).path)).name
         else:
             response.close()
             media_url, headers, title = find_media(final)
-            save(*open_url(media_url, GUARD, headers), local)
+            save(*open_url(media_url, GUARD, headers), local, progress)
             name = f"{title}.mp4"
         limits = Limits(max_input_bytes=max_bytes(), max_duration_s=max_seconds())
         try:

@@ -155,6 +155,8 @@ def follow(table: Any, job_id: str, interval: float) -> dict[str, Any]:
         line = f"{job_id}: {row['status']}"
         if row.get("chunk_count"):
             line += f" ({row['chunks_done']}/{row['chunk_count']} chunks)"
+        elif row.get("fetched_bytes"):
+            line += f" ({row['fetched_bytes'] / 1e6:.1f} MB downloaded)"
         if line != shown:
             print(line, file=sys.stderr, flush=True)
             shown = line

@@ -123,6 +123,8 @@ def test_wait_follows_the_job_to_its_end(aws, capsys):
     key = {"job_id": "j2", "item": "JOB"}
     table.put_item(Item={**key, "status": "FETCHING"})
     steps = [
+        {"status": "FETCHING", "fetched_bytes": 2_500_000},
+        {"status": "PENDING"},
         {"status": "RUNNING", "chunk_count": 3, "done": {0}},
         {"status": "RUNNING", "chunk_count": 3, "done": {0, 2}},
         {"status": "DONE", "chunk_count": 3, "done": {0, 1, 2}, "output": "s3://out/x.mp4"},
@@ -141,6 +143,8 @@ def test_wait_follows_the_job_to_its_end(aws, capsys):
     assert code == 0 and json.loads(out)["output"] == "s3://out/x.mp4"
     assert err.splitlines() == [
         "j2: FETCHING",
+        "j2: FETCHING (2.5 MB downloaded)",
+        "j2: PENDING",
         "j2: RUNNING (1/3 chunks)",
         "j2: RUNNING (2/3 chunks)",
         "j2: DONE (3/3 chunks)",

@@ -354,7 +354,7 @@ def test_yt_dlp_own_requests_go_through_the_guard(pipeline, web, monkeypatch):
         fetch.find_media(f"{web}/hop")
 
 
-def test_an_asynchronous_fetch_moves_its_job_from_fetching(pipeline, web, monkeypatch):
+def test_an_asynchronous_fetch_moves_its_job_from_fetching(pipeline, web, aws_clip, monkeypatch):
     monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
     table = aws.table(pipeline.env["JOB_TABLE"])
     table.put_item(Item=fetching_row("fetch-async", f"{web}/clip.mp4", jobs.now()))
@@ -363,6 +363,7 @@ def test_an_asynchronous_fetch_moves_its_job_from_fetching(pipeline, web, monkey
     row = jobs.describe("fetch-async")
     assert answer["status"] == "UPLOADED" and row["status"] == jobs.FETCHING
     assert row["source"] == answer["source"]  # the one object this job will own
+    assert row["fetched_bytes"] == aws_clip.stat().st_size
     assert fetch.handler(event, CONTEXT)["status"] == jobs.FETCHING  # no second download
     assert pipeline.drain_uploads(split.handler) == 1
     assert jobs.describe("fetch-async")["status"] == jobs.RUNNING
