@@ -160,7 +160,7 @@ class Pipeline(Construct):
         self._allow(
             "split",
             "ReadUploads",
-            ["s3:GetObject"],
+            ["s3:GetObject", "s3:GetObjectVersion"],
             [storage.input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*")],
         )
         self._allow(
@@ -248,7 +248,7 @@ class Pipeline(Construct):
         self._allow(
             "merge",
             "ReadSource",
-            ["s3:GetObject"],
+            ["s3:GetObject", "s3:GetObjectVersion"],
             [storage.input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*")],
         )
         self._allow(

@@ -194,7 +194,8 @@ PARTITION_KEY, SORT_KEY = "job_id", "item"
 JOB_ITEM = "JOB"
 # The job row holds, besides the keys, `status`, `created_at` and `updated_at`:
 #   owner:   object (`object_id` of the one upload the job belongs to; set once)
-#   split:   source, name, source_bytes, model, scale, codec, crf, preset, chunk_count, media
+#   split:   source, source_version (a versioned upload's version id), name, source_bytes,
+#            model, scale, codec, crf, preset, chunk_count, media
 #   fetch:   source_url
 #   collect: done (a number set of finished chunk indices), merge_enqueued
 #   merge:   output, output_bytes, total_seconds, merge_seconds
