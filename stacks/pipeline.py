@@ -134,8 +134,11 @@ class Pipeline(Construct):
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         self.roles: dict[str, iam.Role] = {}
 
-        # --- fetch: URL -> input bucket (invoked by `upscaler submit URL`) ---------------
-        self._function("fetch", env)
+        # --- fetch: URL -> input bucket (invoked asynchronously by `upscaler submit URL`) --
+        # Its handler ends every failure as a FAILED job; a timeout would only repeat, so no
+        # retries (the sweeper fails a job left FETCHING).
+        fetch = self._function("fetch", env)
+        fetch.configure_async_invoke(retry_attempts=0)
         self._allow(
             "fetch",
             "WriteUploads",
