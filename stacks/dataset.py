@@ -49,6 +49,8 @@ class DatasetBuilder(Construct):
         timeout: cdk.Duration | None = None,
         log_level: str = "INFO",
         max_patches: int = 20000,
+        concurrency: int = 2,
+        reserve_concurrency: bool = True,
     ) -> None:
         super().__init__(scope, cid)
         timeout = timeout or cdk.Duration.minutes(15)
@@ -157,11 +159,15 @@ class DatasetBuilder(Construct):
             },
             role=self.role,
             log_group=log_group,
+            reserved_concurrent_executions=concurrency if reserve_concurrency else None,
         )
         # One video per invocation: a build is minutes of CPU, batching would only risk timeouts.
         self.function.add_event_source(
             sources.SqsEventSource(
-                self.queue, batch_size=1, report_batch_item_failures=True, max_concurrency=5
+                self.queue,
+                batch_size=1,
+                report_batch_item_failures=True,
+                max_concurrency=concurrency,
             )
         )
 

@@ -11,6 +11,7 @@ statements below (no managed policies) and its own log group.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,8 @@ class Pipeline(Construct):
         self._stack = cdk.Stack.of(self)
         self._storage = storage
         self.sizes = sizing(settings)
+        # A burst of uploads must not start hundreds of 3 GB functions (docs/AWS.md, "Sizing").
+        self._reserved = settings.concurrency if settings.reserve_concurrency else {}
 
         # --- alarms --------------------------------------------------------------------
         self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=topic_key, enforce_ssl=True)
@@ -126,6 +129,10 @@ class Pipeline(Construct):
             "INVOCATION_TIMEOUT_S": str(INFERENCE_TIMEOUT_S),
             "LOG_LEVEL": settings.log_level,
             "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            # A plain upload gets the default model; split and fetch refuse what is not served.
+            "DEFAULT_MODEL": settings.default_model,
+            "DEFAULT_SCALE": str(settings.default_scale),
+            "SERVED_MODELS": json.dumps(endpoint.manifest, separators=(",", ":")),
         }
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         self.roles: dict[str, iam.Role] = {}
@@ -173,7 +180,7 @@ class Pipeline(Construct):
                 batch_size=10,
                 max_batching_window=cdk.Duration.seconds(5),
                 report_batch_item_failures=True,
-                max_concurrency=5,
+                max_concurrency=settings.concurrency["dispatch"],
             )
         )
         self._allow(
@@ -195,7 +202,7 @@ class Pipeline(Construct):
                 batch_size=10,
                 max_batching_window=cdk.Duration.seconds(5),
                 report_batch_item_failures=True,
-                max_concurrency=10,
+                max_concurrency=settings.concurrency["collect"],
             )
         )
         self._allow(
@@ -222,7 +229,7 @@ class Pipeline(Construct):
                 self.merge_queue,
                 batch_size=1,
                 report_batch_item_failures=True,
-                max_concurrency=5,
+                max_concurrency=settings.concurrency["merge"],
             )
         )
         self._allow(
@@ -351,6 +358,7 @@ class Pipeline(Construct):
             role=role,
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,
+            reserved_concurrent_executions=self._reserved.get(name),
         )
         self.functions[name] = function
         self.roles[name] = role

@@ -5,7 +5,7 @@ Object layout (the handlers in lambdas/messages.py use the same names):
 - input bucket:  `uploads/<job_id>/<file>` (the S3 notification to split filters on `uploads/`)
 - work bucket:   `jobs/<job_id>/chunks/*` (split), `jobs/<job_id>/requests/*` (dispatch),
                  `jobs/<job_id>/up/*` (the endpoint), `results/*` and `failures/*` (SageMaker
-                 async output/failure bodies), `models/model.tar.gz` (default model artifact)
+                 async output/failure bodies), `training/*` (training data and jobs)
 - output bucket: `outputs/<job_id>/<name>_x<scale>.mp4`, written via `tmp/outputs/...` first
 """
 
@@ -25,7 +25,6 @@ REQUESTS = "jobs/*/requests/*"
 UPSCALED = "jobs/*/up/*"
 RESULTS_PREFIX = "results/"
 FAILURES_PREFIX = "failures/"
-MODEL_KEY = "models/model.tar.gz"
 OUTPUTS_PREFIX = "outputs/"
 OUTPUT_TMP_PREFIX = "tmp/"
 
