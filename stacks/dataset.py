@@ -27,6 +27,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import DLQ_REASONS, skip
 from stacks.nag import acknowledge, acknowledge_resources
 
 RAW_PREFIX = "training/raw/"
@@ -161,6 +162,7 @@ class DatasetBuilder(Construct):
             log_group=log_group,
             reserved_concurrent_executions=concurrency if reserve_concurrency else None,
         )
+        skip(self.function, "CKV_AWS_116", DLQ_REASONS["sqs"])
         # One video per invocation: a build is minutes of CPU, batching would only risk timeouts.
         self.function.add_event_source(
             sources.SqsEventSource(

@@ -28,6 +28,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.checkov import skip
 from stacks.config import Settings
 from stacks.nag import acknowledge_resources
 from stacks.storage import CHUNKS, FAILURES_PREFIX, REQUESTS, RESULTS_PREFIX, UPSCALED
@@ -224,6 +225,12 @@ class Endpoint(Construct):
         )
         # SageMaker checks the role's access when it creates the model.
         model.node.add_dependency(policy)
+        skip(
+            model,
+            "CKV_AWS_370",
+            "The container reads chunks from and writes results to S3 itself and installs "
+            "code/requirements.txt at start-up; network isolation would cut off both.",
+        )
         self.model = model
 
         config = sagemaker.CfnEndpointConfig(

@@ -33,6 +33,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import DLQ_REASONS, skip
 from stacks.config import Settings
 from stacks.endpoint import INFERENCE_TIMEOUT_S, Endpoint
 from stacks.nag import acknowledge, acknowledge_resources, rendered
@@ -139,6 +140,7 @@ class Pipeline(Construct):
 
         # --- fetch: URL -> input bucket (invoked by `upscaler submit URL`) ---------------
         self._function("fetch", env)
+        skip(self.functions["fetch"], "CKV_AWS_116", DLQ_REASONS["sync"])
         self._allow(
             "fetch",
             "WriteUploads",
@@ -174,6 +176,7 @@ class Pipeline(Construct):
 
         # --- dispatch: work queue -> InvokeEndpointAsync ----------------------------------
         dispatch = self._function("dispatch", env)
+        skip(dispatch, "CKV_AWS_116", DLQ_REASONS["sqs"])
         dispatch.add_event_source(
             sources.SqsEventSource(
                 self.work_queue,
@@ -196,6 +199,7 @@ class Pipeline(Construct):
 
         # --- collect: results queue -> chunk completion, retries, the merge message -------
         collect = self._function("collect", env)
+        skip(collect, "CKV_AWS_116", DLQ_REASONS["sqs"])
         collect.add_event_source(
             sources.SqsEventSource(
                 self.results_queue,
@@ -224,6 +228,7 @@ class Pipeline(Construct):
 
         # --- merge: merge queue -> output bucket, job DONE/FAILED, clean the job prefix ----
         merge = self._function("merge", env)
+        skip(merge, "CKV_AWS_116", DLQ_REASONS["sqs"])
         merge.add_event_source(
             sources.SqsEventSource(
                 self.merge_queue,
@@ -266,6 +271,7 @@ class Pipeline(Construct):
 
         # --- sweep: every 15 min, jobs with no progress for STALE_AFTER_S -> FAILED ---------
         sweep = self._function("sweep", {**env, "STALE_AFTER_S": "7200"})
+        skip(sweep, "CKV_AWS_116", DLQ_REASONS["schedule"])
         events.Rule(
             self,
             "SweepSchedule",

@@ -14,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks.checkov import CheckovSkips
 from stacks.config import Settings
 from stacks.dataset import DatasetBuilder
 from stacks.endpoint import Endpoint
@@ -104,3 +105,4 @@ class UpscalerStack(cdk.Stack):
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)
+        cdk.Aspects.of(self).add(CheckovSkips())
