@@ -1,8 +1,13 @@
-"""Environment configuration shared by the handlers (read at call time, so tests can set it)."""
+"""Environment configuration shared by the handlers (read at call time, so tests can set it).
+
+The variable names are the cloud contract's (`upscaler.cloud_contract.Env`)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
+
+from upscaler.cloud_contract import Env
 
 
 def env(name: str, default: str | None = None) -> str:
@@ -22,36 +27,47 @@ def env_float(name: str, default: float) -> float:
 
 
 def input_bucket() -> str:
-    return env("INPUT_BUCKET")
+    return env(Env.INPUT_BUCKET)
 
 
 def work_bucket() -> str:
-    return env("WORK_BUCKET")
+    return env(Env.WORK_BUCKET)
 
 
 def output_bucket() -> str:
-    return env("OUTPUT_BUCKET")
+    return env(Env.OUTPUT_BUCKET)
 
 
 def job_table() -> str:
-    return env("JOB_TABLE")
+    return env(Env.JOB_TABLE)
 
 
 def work_queue_url() -> str:
-    return env("WORK_QUEUE_URL")
+    return env(Env.WORK_QUEUE_URL)
 
 
 def merge_queue_url() -> str:
-    return env("MERGE_QUEUE_URL")
+    return env(Env.MERGE_QUEUE_URL)
 
 
 def endpoint_name() -> str:
-    return env("ENDPOINT_NAME")
+    return env(Env.ENDPOINT_NAME)
 
 
 def max_chunk_attempts() -> int:
-    return env_int("MAX_CHUNK_ATTEMPTS", 3)
+    return env_int(Env.MAX_CHUNK_ATTEMPTS, 3)
 
 
 def chunk_seconds() -> float:
-    return env_float("CHUNK_SECONDS", 10.0)
+    return env_float(Env.CHUNK_SECONDS, 10.0)
+
+
+def job_defaults() -> dict[str, Any]:
+    """The job spec of an upload that names no settings (`JobSpec.parse`'s defaults)."""
+    return {
+        "model": env(Env.DEFAULT_MODEL, "fast"),
+        "scale": env(Env.DEFAULT_SCALE, "2"),
+        "codec": env(Env.CODEC, "h264"),
+        "crf": env(Env.CRF, "18"),
+        "preset": env(Env.PRESET, "veryfast"),
+    }

@@ -20,10 +20,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
-from lambdas.messages import JOB_ID
-from lambdas.split import SCALES, safe_stem
 from lambdas.ssrf import UrlGuard, open_url
-from upscaler.errors import InputError, LimitExceededError
+from upscaler.cloud_contract import JOB_ID, Env, safe_stem, upload_key
+from upscaler.errors import InputError, LimitExceededError, UpscalerError
+from upscaler.job import JobSpec
 from upscaler.media.limits import Limits
 from upscaler.media.probe import probe
 from upscaler.net.download import save_limited
@@ -54,18 +54,20 @@ class FetchRequest:
         job_id = str(event.get("job_id") or uuid.uuid4().hex[:20])
         if not JOB_ID.match(job_id):
             raise InputError(f"invalid job id {job_id!r}")
-        scale = event.get("scale")
-        if scale is not None and scale not in SCALES:
-            raise InputError(f"scale must be one of {SCALES}")
-        return cls(url, job_id, event.get("model"), scale)
+        model, scale = event.get("model"), event.get("scale")
+        try:  # refuse now what split would refuse after the download
+            JobSpec.parse({"model": model, "scale": scale}, config.job_defaults())
+        except UpscalerError as exc:
+            raise InputError(str(exc)) from None
+        return cls(url, job_id, model or None, int(scale) if scale else None)
 
 
 def max_bytes() -> int:
-    return config.env_int("FETCH_MAX_BYTES", 2 * 1024**3)
+    return config.env_int(Env.FETCH_MAX_BYTES, 2 * 1024**3)
 
 
 def max_seconds() -> float:
-    return config.env_float("FETCH_MAX_SECONDS", 3600.0)
+    return config.env_float(Env.FETCH_MAX_SECONDS, 3600.0)
 
 
 def save(response: http.client.HTTPResponse, url: str, path: Path) -> None:
@@ -133,7 +135,7 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
             raise type(exc)(str(exc).replace(str(local), name)) from None
         suffix = PurePosixPath(name).suffix.lower()
         suffix = suffix if suffix in MEDIA_SUFFIXES else ".mp4"
-        key = f"uploads/{request.job_id}/{safe_stem(name)}{suffix}"
+        key = upload_key(request.job_id, f"{safe_stem(name)}{suffix}")
         uri = aws.s3_uri(config.input_bucket(), key)
         jobs.claim(request.job_id, {"source_url": request.url})
         metadata = {"model": request.model, "scale": str(request.scale or "")}

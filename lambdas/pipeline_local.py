@@ -37,6 +37,7 @@ from lambdas.local_endpoint import (
     load_inference,
 )
 from lambdas.local_stack import REGION, LocalStack
+from upscaler.cloud_contract import upload_key
 
 __all__ = [
     "CONTEXT",
@@ -245,7 +246,7 @@ def run_local(
         endpoint = pipeline.endpoint()
         try:
             job_id = uuid.uuid4().hex[:20]
-            key = f"uploads/{job_id}/{source.name}"
+            key = upload_key(job_id, source.name)
             metadata = {"model": model, "scale": str(scale) if scale else None}
             extra = {"Metadata": {k: v for k, v in metadata.items() if v}}
             aws.client("s3").upload_file(str(source), pipeline.env["INPUT_BUCKET"], key, extra)

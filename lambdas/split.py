@@ -4,7 +4,6 @@ and chunk rows, and one work message per chunk. Bad input ends the job FAILED, n
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -16,72 +15,27 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
-from lambdas.messages import JOB_ID, chunk_key, work_item
-from upscaler.engine.video import check_output_limits
+from lambdas.messages import work_item
+from upscaler.cloud_contract import JOB_ID, METADATA_FIELDS, UPLOAD_PREFIX, chunk_key, safe_stem
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
-from upscaler.media.chunks import plan_chunks, split_chunks
+from upscaler.job import JobSpec, media_facts, prepare
 from upscaler.media.limits import Limits
-from upscaler.media.probe import MediaInfo, probe_with_packets
-from upscaler.media.writer import EncodeSettings
 
 logger = Logger()
-SCALES = (2, 3, 4)
-MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def job_id_for(bucket: str, key: str, etag: str) -> str:
     """`uploads/<job_id>/...` names its job; any other key gets a stable hash of the object."""
     parts = key.split("/")
-    if len(parts) >= 3 and parts[0] == "uploads" and JOB_ID.match(parts[1]):
+    if len(parts) >= 3 and f"{parts[0]}/" == UPLOAD_PREFIX and JOB_ID.match(parts[1]):
         return parts[1]
     return hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()[:20]
 
 
-def safe_stem(key: str) -> str:
-    """A file-name stem safe for S3 keys and local paths."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(key).stem).strip("._")
-    return stem[:80] or "video"
-
-
 def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
     """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults."""
-    model = metadata.get("model") or config.env("DEFAULT_MODEL", "fast")
-    scale_text = metadata.get("scale") or config.env("DEFAULT_SCALE", "2")
-    if not MODEL_NAME.match(model):
-        raise InputError(f"invalid model name {model!r}")
-    if not scale_text.isdigit() or int(scale_text) not in SCALES:
-        raise InputError(f"scale must be one of {SCALES}, not {scale_text!r}")
-    crf_text = metadata.get("crf") or config.env("CRF", "18")
-    if not crf_text.isdigit():
-        raise InputError(f"crf must be a whole number, not {crf_text!r}")
-    settings = EncodeSettings(
-        codec=metadata.get("codec") or config.env("CODEC", "h264"),
-        crf=int(crf_text),
-        preset=config.env("PRESET", "veryfast"),
-    )
-    return {
-        "model": model,
-        "scale": int(scale_text),
-        "codec": settings.codec,
-        "crf": settings.crf,
-        "preset": settings.preset,
-    }
-
-
-def media_facts(info: MediaInfo) -> dict[str, Any]:
-    video = info.video
-    return {
-        "width": video.width,
-        "height": video.height,
-        "codec": video.codec,
-        "frame_rate": f"{video.frame_rate.numerator}/{video.frame_rate.denominator}",
-        "frame_count": video.frame_count,
-        "duration_s": video.duration_s,
-        "vfr": video.vfr,
-        "rotation": video.rotation,
-        "audio_streams": len(info.audio),
-        "subtitle_streams": len(info.subtitles),
-    }
+    fields = {k: metadata.get(k) for k in METADATA_FIELDS}
+    return JobSpec.parse(fields, config.job_defaults()).to_dict()
 
 
 def _check_size(size: int, limits: Limits) -> None:
@@ -130,18 +84,18 @@ def split_object(bucket: str, key: str, etag: str) -> str | None:
             _check_size(head["ContentLength"], limits)
             _check_disk(Path(tmp), head["ContentLength"])
             aws.download(source, local)
-            info, packets = probe_with_packets(local, limits)
-            check_output_limits(info, fields["scale"], limits)
-            chunks = plan_chunks(info, packets, config.chunk_seconds(), limits)
-            paths = split_chunks(local, chunks, Path(tmp) / "chunks")
+            prepared = prepare(
+                local, fields["scale"], config.chunk_seconds(), Path(tmp) / "chunks", limits
+            )
         except UpscalerError as exc:
             reason = str(exc).replace(str(local), fields["name"] + local.suffix)
             logger.info("input refused", extra={"reason": reason})
             jobs.fail(job_id, reason)
             return job_id
         work = config.work_bucket()
-        for chunk, path in zip(chunks, paths, strict=True):
+        for chunk, path in zip(prepared.chunks, prepared.paths, strict=True):
             aws.upload(path, aws.s3_uri(work, chunk_key(job_id, chunk.index)))
+    chunks, info = prepared.chunks, prepared.info
     for chunk in chunks:
         chunk_fields = {
             "frame_count": chunk.frame_count,

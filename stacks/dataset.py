@@ -29,6 +29,7 @@ from constructs import Construct
 
 from stacks.checkov import DLQ_REASONS, skip
 from stacks.nag import acknowledge, acknowledge_resources
+from upscaler.cloud_contract import Env
 
 RAW_PREFIX = "training/raw/"
 SHARDS_PREFIX = "training/shards/"
@@ -152,11 +153,11 @@ class DatasetBuilder(Construct):
             # The source video and its shards live on /tmp while the build runs.
             ephemeral_storage_size=cdk.Size.mebibytes(10240),
             environment={
-                "WORK_BUCKET": work_bucket.bucket_name,
+                Env.WORK_BUCKET: work_bucket.bucket_name,
                 "DATASET_MAX_PATCHES": str(max_patches),
-                "LOG_LEVEL": log_level,
-                "POWERTOOLS_LOG_LEVEL": log_level,
-                "POWERTOOLS_SERVICE_NAME": "upscaler-dataset",
+                Env.LOG_LEVEL: log_level,
+                Env.POWERTOOLS_LOG_LEVEL: log_level,
+                Env.POWERTOOLS_SERVICE_NAME: "upscaler-dataset",
             },
             role=self.role,
             log_group=log_group,

@@ -31,7 +31,14 @@ from constructs import Construct
 from stacks.checkov import skip
 from stacks.config import Settings
 from stacks.nag import acknowledge_resources
-from stacks.storage import CHUNKS, FAILURES_PREFIX, REQUESTS, RESULTS_PREFIX, UPSCALED
+from upscaler.cloud_contract import (
+    CHUNKS,
+    FAILURES_PREFIX,
+    REQUESTS,
+    RESULTS_PREFIX,
+    UPSCALED,
+    Env,
+)
 
 VARIANT = "AllTraffic"
 # One chunk may take minutes on the GPU: the model server must not time out before the
@@ -216,7 +223,7 @@ class Endpoint(Construct):
                     "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(INFERENCE_TIMEOUT_S),
                     "TS_DEFAULT_RESPONSE_TIMEOUT": str(INFERENCE_TIMEOUT_S),
                     # sagemaker/inference.py reads and writes chunks only in these buckets.
-                    "ALLOWED_BUCKETS": work_bucket.bucket_name,
+                    Env.ALLOWED_BUCKETS: work_bucket.bucket_name,
                     # What a request that names no model gets.
                     "UPSCALER_MODEL": settings.default_model,
                     "UPSCALER_SCALE": str(settings.default_scale),

@@ -1,4 +1,4 @@
-"""Pipeline: the five Lambda handlers (one container image), their queues, triggers and alarms.
+"""Pipeline: the Lambda handlers (one slim image, no torch), their queues, triggers, alarms.
 
     input bucket (uploads/) --S3 event--> split --> work queue --> dispatch --> endpoint
     endpoint --SNS success/error--> results queue --> collect --> merge queue --> merge
@@ -37,7 +37,8 @@ from stacks.checkov import DLQ_REASONS, skip
 from stacks.config import Settings
 from stacks.endpoint import INFERENCE_TIMEOUT_S, Endpoint
 from stacks.nag import acknowledge, acknowledge_resources, rendered
-from stacks.storage import (
+from stacks.storage import Storage
+from upscaler.cloud_contract import (
     CHUNKS,
     FAILURES_PREFIX,
     JOBS_PREFIX,
@@ -46,11 +47,12 @@ from stacks.storage import (
     REQUESTS,
     RESULTS_PREFIX,
     UPLOAD_PREFIX,
-    Storage,
+    Env,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = "lambdas/Dockerfile"
+# The slim image: no handler here runs a model, so none needs torch (or matplotlib).
+DOCKERFILE = "lambdas/Dockerfile.slim"
 
 
 @dataclass(frozen=True)
@@ -117,22 +119,22 @@ class Pipeline(Construct):
             )
 
         env = {
-            "INPUT_BUCKET": storage.input_bucket.bucket_name,
-            "WORK_BUCKET": storage.work_bucket.bucket_name,
-            "OUTPUT_BUCKET": storage.output_bucket.bucket_name,
-            "JOB_TABLE": storage.job_table.table_name,
-            "WORK_QUEUE_URL": self.work_queue.queue_url,
-            "MERGE_QUEUE_URL": self.merge_queue.queue_url,
-            "ENDPOINT_NAME": endpoint.endpoint_name,
-            "MAX_CHUNK_ATTEMPTS": str(settings.max_chunk_attempts),
-            "CHUNK_SECONDS": str(settings.chunk_seconds),
-            "UPLOAD_PREFIX": UPLOAD_PREFIX,
-            "INVOCATION_TIMEOUT_S": str(INFERENCE_TIMEOUT_S),
-            "LOG_LEVEL": settings.log_level,
-            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            Env.INPUT_BUCKET: storage.input_bucket.bucket_name,
+            Env.WORK_BUCKET: storage.work_bucket.bucket_name,
+            Env.OUTPUT_BUCKET: storage.output_bucket.bucket_name,
+            Env.JOB_TABLE: storage.job_table.table_name,
+            Env.WORK_QUEUE_URL: self.work_queue.queue_url,
+            Env.MERGE_QUEUE_URL: self.merge_queue.queue_url,
+            Env.ENDPOINT_NAME: endpoint.endpoint_name,
+            Env.MAX_CHUNK_ATTEMPTS: str(settings.max_chunk_attempts),
+            Env.CHUNK_SECONDS: str(settings.chunk_seconds),
+            Env.UPLOAD_PREFIX: UPLOAD_PREFIX,
+            Env.INVOCATION_TIMEOUT_S: str(INFERENCE_TIMEOUT_S),
+            Env.LOG_LEVEL: settings.log_level,
+            Env.POWERTOOLS_LOG_LEVEL: settings.log_level,
             # A plain upload gets the default model; split and fetch refuse what is not served.
-            "DEFAULT_MODEL": settings.default_model,
-            "DEFAULT_SCALE": str(settings.default_scale),
+            Env.DEFAULT_MODEL: settings.default_model,
+            Env.DEFAULT_SCALE: str(settings.default_scale),
             "SERVED_MODELS": json.dumps(endpoint.manifest, separators=(",", ":")),
         }
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
@@ -270,7 +272,7 @@ class Pipeline(Construct):
         self._allow_table("merge", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"])
 
         # --- sweep: every 15 min, jobs with no progress for STALE_AFTER_S -> FAILED ---------
-        sweep = self._function("sweep", {**env, "STALE_AFTER_S": "7200"})
+        sweep = self._function("sweep", {**env, Env.STALE_AFTER_S: "7200"})
         skip(sweep, "CKV_AWS_116", DLQ_REASONS["schedule"])
         events.Rule(
             self,
@@ -360,7 +362,7 @@ class Pipeline(Construct):
             memory_size=size.memory_mb,
             timeout=size.timeout,
             ephemeral_storage_size=cdk.Size.mebibytes(size.ephemeral_mib),
-            environment={**env, "POWERTOOLS_SERVICE_NAME": f"upscaler-{name}"},
+            environment={**env, Env.POWERTOOLS_SERVICE_NAME: f"upscaler-{name}"},
             role=role,
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,

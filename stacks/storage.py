@@ -1,12 +1,7 @@
 """Storage: the input, work and output buckets, their access-log bucket and the job table.
 
-Object layout (the handlers in lambdas/messages.py use the same names):
-
-- input bucket:  `uploads/<job_id>/<file>` (the S3 notification to split filters on `uploads/`)
-- work bucket:   `jobs/<job_id>/chunks/*` (split), `jobs/<job_id>/requests/*` (dispatch),
-                 `jobs/<job_id>/up/*` (the endpoint), `results/*` and `failures/*` (SageMaker
-                 async output/failure bodies), `training/*` (training data and jobs)
-- output bucket: `outputs/<job_id>/<name>_x<scale>.mp4`, written via `tmp/outputs/...` first
+The object layout and the table's key names are the cloud contract's
+(`upscaler/cloud_contract.py`), which the handlers read too.
 """
 
 from __future__ import annotations
@@ -18,16 +13,14 @@ from constructs import Construct
 
 from stacks.checkov import skip
 from stacks.config import Settings
-
-UPLOAD_PREFIX = "uploads/"
-JOBS_PREFIX = "jobs/"
-CHUNKS = "jobs/*/chunks/*"
-REQUESTS = "jobs/*/requests/*"
-UPSCALED = "jobs/*/up/*"
-RESULTS_PREFIX = "results/"
-FAILURES_PREFIX = "failures/"
-OUTPUTS_PREFIX = "outputs/"
-OUTPUT_TMP_PREFIX = "tmp/"
+from upscaler.cloud_contract import (
+    FAILURES_PREFIX,
+    JOBS_PREFIX,
+    OUTPUT_TMP_PREFIX,
+    PARTITION_KEY,
+    RESULTS_PREFIX,
+    SORT_KEY,
+)
 
 
 def _bucket(scope: Construct, cid: str, **kwargs) -> s3.Bucket:
@@ -154,8 +147,10 @@ class Storage(Construct):
         self.job_table = dynamodb.Table(
             self,
             "Jobs",
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="item", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True

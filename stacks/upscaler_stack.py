@@ -19,8 +19,9 @@ from stacks.config import Settings
 from stacks.dataset import DatasetBuilder
 from stacks.endpoint import Endpoint
 from stacks.pipeline import REPO_ROOT, Pipeline
-from stacks.storage import UPLOAD_PREFIX, Storage
+from stacks.storage import Storage
 from stacks.training import TrainingRole
+from upscaler.cloud_contract import UPLOAD_PREFIX, Output
 
 
 class UpscalerStack(cdk.Stack):
@@ -83,12 +84,12 @@ class UpscalerStack(cdk.Stack):
 
         # Names the CLI (`upscaler submit/status --stack NAME`) reads from the stack outputs.
         outputs = {
-            "InputBucketName": self.storage.input_bucket.bucket_name,
-            "UploadPrefix": UPLOAD_PREFIX,
-            "WorkBucketName": self.storage.work_bucket.bucket_name,
-            "OutputBucketName": self.storage.output_bucket.bucket_name,
-            "JobTableName": self.storage.job_table.table_name,
-            "FetchFunctionName": self.pipeline.functions["fetch"].function_name,
+            Output.INPUT_BUCKET: self.storage.input_bucket.bucket_name,
+            Output.UPLOAD_PREFIX: UPLOAD_PREFIX,
+            Output.WORK_BUCKET: self.storage.work_bucket.bucket_name,
+            Output.OUTPUT_BUCKET: self.storage.output_bucket.bucket_name,
+            Output.JOB_TABLE: self.storage.job_table.table_name,
+            Output.FETCH_FUNCTION: self.pipeline.functions["fetch"].function_name,
             "EndpointName": self.endpoint.endpoint_name,
             "ModelDataUrl": self.endpoint.model_data_url,
             "InferenceImageUri": self.endpoint.image_uri,

@@ -92,16 +92,17 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.engine.image import IMAGE_SUFFIXES
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
+    from upscaler.job import JobSpec
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
-    from upscaler.media.writer import EncodeSettings
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise InputError(f"{src}: no such file or directory")
     if src.resolve() == dst.resolve():
         raise OutputError("the output must not overwrite the input")
-    settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    fields = {"model": args.model, "scale": args.scale, "codec": args.codec, "crf": args.crf}
+    spec = JobSpec.parse({**fields, "preset": args.preset}, checkpoint_paths=True)
     show = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
@@ -120,7 +121,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 src,
                 dst,
                 upscaler,
-                settings,
+                spec.settings,
                 work_dir=args.work_dir,
                 chunk_seconds=args.chunk_seconds,
                 batch=args.batch,
@@ -296,6 +297,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from upscaler.models.registry import available_models, shipped_weights_path
 
+    if args.file:
+        return _describe_model_file(args.file, args.json)
     for name, spec in sorted(available_models().items()):
         shipped = [f"x{s}" for s in spec.scales if shipped_weights_path(name, s)]
         weights = (
@@ -307,6 +310,34 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{name:<14} scales {', '.join(f'x{s}' for s in spec.scales):<12} {weights}  "
             f"{spec.description}"
         )
+    return 0
+
+
+def _describe_model_file(path: str, as_json: bool) -> int:
+    """`models --file`: what a checkpoint or community model file holds."""
+    from dataclasses import asdict
+
+    from upscaler.models.registry import build_from_file
+
+    model = build_from_file(path)
+    info = getattr(model, "info", None)
+    if info is not None:
+        facts = {**asdict(info), "colour": info.colour, "source": "community (spandrel)"}
+    else:
+        facts = {
+            "architecture": type(model).__name__,
+            "scale": model.scale,
+            "params": sum(p.numel() for p in model.parameters()),
+            "colour": "luma (Y)" if model.channels == "y" else "RGB (made with the video's matrix)",
+            "source": "upscaler checkpoint",
+        }
+    if as_json:
+        print(json.dumps({"file": path, **facts}))
+    else:
+        print(f"{path}: {facts['architecture']} x{facts['scale']}, {facts['params']:,} params")
+        for key, value in facts.items():
+            if key not in ("architecture", "scale", "params"):
+                print(f"  {key}: {value}")
     return 0
 
 
@@ -401,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list the models and their shipped weights")
+    p.add_argument("--file", help="describe one model file (.pt, .pth, .safetensors) instead")
+    p.add_argument("--json", action="store_true", help="with --file: print one JSON object")
     p.set_defaults(func=cmd_models)
 
     from upscaler import cloud, cost, local_cli, package

@@ -14,13 +14,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from upscaler.cloud_contract import UPLOAD_PREFIX, Output, describe_row, job_key
 from upscaler.errors import InputError, UpscalerError
+from upscaler.job import JobSpec
 
 OUTPUT_KEYS = {
-    "input_bucket": "InputBucketName",
-    "job_table": "JobTableName",
-    "fetch_function": "FetchFunctionName",
-    "upload_prefix": "UploadPrefix",
+    "input_bucket": Output.INPUT_BUCKET,
+    "job_table": Output.JOB_TABLE,
+    "fetch_function": Output.FETCH_FUNCTION,
+    "upload_prefix": Output.UPLOAD_PREFIX,
+    "served_models": "ServedModels",
 }
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -37,7 +40,7 @@ def stack_resources(args: argparse.Namespace) -> dict[str, str]:
     """Resource names: explicit options win, the rest come from the stack's outputs."""
     names = {key: getattr(args, key, None) for key in OUTPUT_KEYS}
     if all(names[k] for k in ("input_bucket", "job_table", "fetch_function")):
-        return {**names, "upload_prefix": names["upload_prefix"] or "uploads/"}
+        return {**names, "upload_prefix": names["upload_prefix"] or UPLOAD_PREFIX}
     cfn = _boto3().client("cloudformation")
     try:
         stack = cfn.describe_stacks(StackName=args.stack)["Stacks"][0]
@@ -46,13 +49,24 @@ def stack_resources(args: argparse.Namespace) -> dict[str, str]:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     for key, output in OUTPUT_KEYS.items():
         names[key] = names[key] or outputs.get(output)
-    names["upload_prefix"] = names["upload_prefix"] or "uploads/"
+    names["upload_prefix"] = names["upload_prefix"] or UPLOAD_PREFIX
     return names  # type: ignore[return-value]
+
+
+def check_served(served: str | None, model: str, scale: int) -> None:
+    """Refuse, before any upload, a model the stack's endpoint does not serve (its manifest,
+    the `ServedModels` output); no manifest known (explicit names): split checks."""
+    manifest = json.loads(served) if served else None
+    if manifest is not None and int(scale) not in manifest.get(model, ()):
+        listing = ", ".join(f"{n} x{'/x'.join(map(str, s))}" for n, s in manifest.items())
+        raise InputError(f"the endpoint does not serve {model} x{scale}; it serves: {listing}")
 
 
 def submit(args: argparse.Namespace) -> dict[str, Any]:
     """Upload a local file, or ask the fetch Lambda to pull a URL; return the job id."""
+    JobSpec.parse({"model": args.model, "scale": args.scale, "crf": args.crf})
     names = stack_resources(args)
+    check_served(names.get("served_models"), args.model, args.scale)
     job_id = uuid.uuid4().hex[:20]
     source = args.source
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
@@ -82,19 +96,10 @@ def status(args: argparse.Namespace) -> dict[str, Any]:
     """The job row from the job table, with `chunks_done` counted."""
     names = stack_resources(args)
     table = _boto3().resource("dynamodb").Table(names["job_table"])
-    item = table.get_item(Key={"job_id": args.job_id, "item": "JOB"}, ConsistentRead=True)
+    item = table.get_item(Key=job_key(args.job_id), ConsistentRead=True)
     if "Item" not in item:
         raise InputError(f"no job {args.job_id!r} in {names['job_table']}")
-    row = json.loads(json.dumps(item["Item"], default=_plain))
-    row["chunks_done"] = len(row.pop("done", []) or [])
-    row.pop("item", None)
-    return row
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, set):
-        return sorted(value, key=str)
-    return int(value) if value == int(value) else float(value)
+    return describe_row(item["Item"])
 
 
 def _print(result: dict[str, Any]) -> int:

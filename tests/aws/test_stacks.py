@@ -146,15 +146,17 @@ def bucket_id(raw: dict, prefix: str) -> str:
 # --- synthesis, cdk-nag, cfn-lint ---------------------------------------------------------
 def test_synth_needs_no_docker_and_stages_a_small_context(synth):
     manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
-    (image,) = manifest["dockerImages"].values()
-    assert image["source"]["dockerFile"] == "lambdas/Dockerfile"
-    assert image["source"]["platform"] == "linux/amd64"
-    staged = synth.outdir / image["source"]["directory"]
-    names = {p.relative_to(staged).parts[0] for p in staged.rglob("*")}
-    assert {"lambdas", "upscaler", "requirements.txt", "requirements-aws.txt"} <= names
-    assert not names & {".venv", "data", "runs", "out", "cdk.out", ".git", "tests", "notebooks"}
-    size = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
-    assert size < 20 * 1024**2, f"Docker build context is {size} bytes: check .dockerignore"
+    images = {i["source"]["dockerFile"]: i["source"] for i in manifest["dockerImages"].values()}
+    assert set(images) == {"lambdas/Dockerfile", "lambdas/Dockerfile.slim"}
+    assert {i["platform"] for i in images.values()} == {"linux/amd64"}
+    requirements = {"requirements.txt", "requirements-aws.txt", "requirements-slim.txt"}
+    for image in images.values():
+        staged = synth.outdir / image["directory"]
+        names = {p.relative_to(staged).parts[0] for p in staged.rglob("*")}
+        assert {"lambdas", "upscaler", *requirements} <= names
+        assert not names & {".venv", "data", "runs", "out", "cdk.out", ".git", "tests", "notebooks"}
+        size = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
+        assert size < 20 * 1024**2, f"Docker build context is {size} bytes: check .dockerignore"
 
 
 def test_cdk_nag_reports_nothing_unacknowledged(synth):
@@ -393,13 +395,15 @@ def test_topics_are_encrypted_tls_only_and_feed_the_results_queue(synth):
 
 
 # --- functions and their roles -------------------------------------------------------------
-def test_functions_are_one_image_with_their_handler_and_sizing(synth):
+def test_pipeline_functions_share_the_slim_image_with_their_handler_and_sizing(synth):
     raw = synth.raw
     ids = function_ids(raw)
     assert set(ids) == {*FUNCTIONS, "dataset"}
     functions = props(raw, "AWS::Lambda::Function")
-    images = {json.dumps(functions[ids[n]]["Code"]["ImageUri"]) for n in ids}
-    assert len(images) == 1, "all handlers share one container image"
+    images = {json.dumps(functions[ids[n]]["Code"]["ImageUri"]) for n in FUNCTIONS}
+    assert len(images) == 1, "the pipeline's handlers share one (slim) container image"
+    dataset_image = json.dumps(functions[ids["dataset"]]["Code"]["ImageUri"])
+    assert dataset_image not in images
     dataset = functions[ids["dataset"]]
     assert dataset["ImageConfig"]["Command"] == ["lambdas.dataset.handler"]
     assert "WORK_BUCKET" in dataset["Environment"]["Variables"]

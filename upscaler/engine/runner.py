@@ -70,7 +70,9 @@ class Upscaler:
         self.name = model if isinstance(model, str) else type(model).__name__
         self.scale = scale
         self.tile = tile  # None: choose from memory; 0: never tile; N: N-pixel tiles
-        self.half = (self.device.type == "cuda") if half is None else half
+        if half is None:  # fp16 on CUDA, unless the model says it breaks in fp16
+            half = self.device.type == "cuda" and getattr(self.model, "supports_half", True)
+        self.half = half
         if self.half:
             self.model = self.model.half()
 
@@ -81,6 +83,8 @@ class Upscaler:
     def _tile_for(self, batch: int, height: int, width: int) -> int:
         if self.tile is not None:
             return self.tile
+        if not getattr(self.model, "tiling_allowed", True):  # needs the whole frame
+            return 0
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
         else:
