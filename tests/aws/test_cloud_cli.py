@@ -19,7 +19,7 @@ TEMPLATE = {
         "UploadPrefix": {"Value": "uploads/"},
         "JobTableName": {"Value": "jobs"},
         "FetchFunctionName": {"Value": "fetch-fn"},
-        "ServedModels": {"Value": '{"bicubic":[2,3,4],"esrgan-lite":[4]}'},
+        "ServedModels": {"Value": '{"bicubic":[2,3,4],"esrgan-lite":[4],"fast":[2]}'},
     },
 }
 
@@ -61,7 +61,10 @@ def test_submit_uploads_with_settings_from_stack_outputs(aws, basic_clip, capsys
 def test_submit_refuses_a_model_the_stack_does_not_serve(aws, basic_clip, capsys):
     assert main(["submit", str(basic_clip), "--model", "esrgan-lite", "--scale", "2"]) == 2
     error = capsys.readouterr().err
-    assert "does not serve esrgan-lite x2; it serves: bicubic x2/x3/x4, esrgan-lite x4" in error
+    assert (
+        "does not serve esrgan-lite x2; it serves: bicubic x2/x3/x4, esrgan-lite x4, fast x2"
+        in error
+    )
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="in-bkt")
 
 
