@@ -9,6 +9,7 @@ import json
 import av
 import pytest
 
+from tests.clips import ClipSpec, make_clip
 from tests.formats import FAMILIES, make_family_clip
 from upscaler import cli
 from upscaler.media.limits import Limits
@@ -40,7 +41,7 @@ def audio_span(path) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
-def test_family_round_trips(name, family_clips, tmp_path, capsys):
+def test_family_round_trips(name, family_clips, tmp_path, capsys, caplog):
     fam, src = FAMILIES[name], family_clips[name]
     before = probe(src)
     assert before.video.frame_count == fam.frames
@@ -51,6 +52,10 @@ def test_family_round_trips(name, family_clips, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) <= 1, notices  # at most: audio transcoded, or video deinterlaced
+    if fam.audio == "wmav2":
+        assert "transcoding it to AAC 192 kb/s" in notices[0]
 
     after = probe(out, BIG)
     assert after.video.frame_count == fam.frames
@@ -69,3 +74,23 @@ def test_probe_shows_sar_and_dar(family_clips, capsys):
     assert cli.main(["probe", str(src), "--json"]) == 0
     video = json.loads(capsys.readouterr().out)["video"]
     assert (video["sample_aspect_ratio"], video["display_aspect_ratio"]) == ("40/33", "16/9")
+
+
+def test_audio_the_output_cannot_hold_is_transcoded(family_clips, tmp_path, capsys, caplog):
+    """PCM fits Matroska but not MP4: copied into .mkv (above), AAC in .mp4."""
+    src, out = family_clips["dv-avi-pcm"], tmp_path / "out.mp4"
+    assert cli.main(["upscale", str(src), "-o", str(out), "--model", "bicubic"]) == 0
+    assert "audio stream #1 (pcm_s16le) cannot be stored in .mp4" in caplog.text
+    after = probe(out, BIG)
+    assert [a.codec for a in after.audio] == ["aac"]
+    (seconds, _), (expected, packet) = audio_span(out), audio_span(src)
+    assert seconds == pytest.approx(expected, abs=packet + 1024 / 48000)
+
+
+def test_subtitles_the_output_cannot_hold_are_refused(tmp_path, capsys):
+    src = make_clip(tmp_path / "subs.mkv", ClipSpec(container="matroska", subtitles=True))
+    out = tmp_path / "out.mp4"
+    assert cli.main(["upscale", str(src), "-o", str(out), "--model", "bicubic"]) == 5
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("subtitle stream #1 (subrip) cannot be stored in .mp4; write .mkv instead")
+    assert not out.exists()

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -20,6 +21,7 @@ import torch
 from upscaler.engine.colour import code_scale, matrix_name
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.errors import InputError, LimitExceededError, MediaError
+from upscaler.media.filters import Picture
 from upscaler.media.frames import (
     DecodedFrame,
     bit_depth,
@@ -166,11 +168,13 @@ def upscale_chunk(
     batch: int = 4,
     progress: Progress | None = None,
     limits: Limits | None = None,
+    picture: Picture | None = None,
 ) -> ChunkResult:
     """Upscale every frame of the video file `src` into `dst` (MP4, written atomically).
 
     Timestamps (the stream's own time base, VFR included), colour tags and bit depth are
-    kept; the output is exactly `scale` times the input size.
+    kept; the output is exactly `scale` times the input size (after `picture`: deinterlaced,
+    or resampled to square pixels).
     """
     settings = settings or EncodeSettings()
     started = time.perf_counter()
@@ -194,7 +198,10 @@ def upscale_chunk(
                 f"{limits.max_output_pixels} pixels"
             )
         pix_fmt = engine_pix_fmt(ctx.pix_fmt or "yuv420p")
-        width, height = ctx.width * upscaler.scale, ctx.height * upscaler.scale
+        picture = picture or Picture()
+        sar = sample_aspect(stream)
+        in_width, in_height = picture.size(ctx.width, ctx.height, sar)
+        width, height = in_width * upscaler.scale, in_height * upscaler.scale
         out_fmt = output_pix_fmt(pix_fmt, settings.encoder, (width, height))
         bits = bit_depth(pix_fmt)
         colour = Colour(
@@ -207,11 +214,11 @@ def upscale_chunk(
         full_range = is_full_range(pix_fmt, colour.range)
         count = 0
 
-        declared = (ctx.height, ctx.width)
+        declared = (in_height, in_width)
 
         def decode() -> None:
             try:
-                for frame in decode_frames(container, pix_fmt):
+                for frame in decode_frames(container, pix_fmt, picture):
                     if frame.planes[0].shape != declared:
                         got = frame.planes[0].shape
                         raise MediaError(
@@ -237,7 +244,7 @@ def upscale_chunk(
                 stream.time_base,
                 stream.average_rate,
                 colour,
-                sample_aspect(stream),
+                Fraction(1) if picture.square_pixels else sar,
             )
 
             def encode() -> None:

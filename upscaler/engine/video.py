@@ -21,6 +21,7 @@ from upscaler.engine.pipeline import upscale_chunk
 from upscaler.engine.runner import Upscaler
 from upscaler.errors import LimitExceededError, MediaError
 from upscaler.media.chunks import ChunkSpec, plan_chunks, split_chunks
+from upscaler.media.filters import Picture
 from upscaler.media.limits import Limits
 from upscaler.media.merge import merge_chunks, output_format
 from upscaler.media.probe import MediaInfo, PacketIndex, probe, probe_with_packets
@@ -101,10 +102,12 @@ def upscale_video(
     progress: Progress | None = None,
     limits: Limits | None = None,
     probed: tuple[MediaInfo, PacketIndex] | None = None,
+    picture: Picture | None = None,
 ) -> VideoResult:
     """Upscale `source` into `output` (written atomically). See the module docstring.
 
-    `probed` is `probe_with_packets(source)` when the caller already has it.
+    `probed` is `probe_with_packets(source)` when the caller already has it; `picture` is
+    the decode-side treatment (deinterlace, square pixels), part of the resume fingerprint.
     """
     source, output = Path(source), Path(output)
     settings = settings or EncodeSettings()
@@ -114,6 +117,8 @@ def upscale_video(
     info, packets = probed or probe_with_packets(source, limits)
     check_output_limits(info, upscaler.scale, limits)
     fingerprint = _fingerprint(source, upscaler, settings, chunk_seconds)
+    if picture is not None and picture.active:
+        fingerprint += f"-{picture}"
     temp = None if work_dir else tempfile.TemporaryDirectory(prefix="upscaler-")
     work = Path(work_dir or temp.name)  # type: ignore[union-attr]
     try:
@@ -129,7 +134,9 @@ def upscale_video(
                 if progress:
                     progress(chunk.frame_count)
             else:
-                result = upscale_chunk(src, dst, upscaler, settings, batch, progress, limits)
+                result = upscale_chunk(
+                    src, dst, upscaler, settings, batch, progress, limits, picture
+                )
                 if result.frames != chunk.frame_count:
                     dst.unlink()
                     raise MediaError(

@@ -47,8 +47,8 @@ def plan_streams(streams: list[av.stream.Stream], output: Path) -> dict[int, str
         if stream.type == "audio" and not stream.codec_context.channels:
             plan[stream.index] = "drop"  # no parameters: a damaged file's empty stream
             log.warning("audio stream #%d (%s) has no channels; left out", stream.index, codec)
-        elif can_hold(muxer, stream):
-            plan[stream.index] = "copy"
+        elif can_hold(muxer, stream) and not (muxer == "mp4" and codec.startswith("pcm_")):
+            plan[stream.index] = "copy"  # (PCM in MP4 is too new for most players)
         elif stream.type == "audio":
             plan[stream.index] = "transcode"
             rate = AUDIO_FALLBACK[1] * stream.codec_context.channels // 1000

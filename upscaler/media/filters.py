@@ -1,0 +1,89 @@
+"""What happens to decoded pictures before the model: deinterlacing (FFmpeg's bwdif) and
+resampling to square pixels, through PyAV's filter graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import av.filter
+
+from upscaler.errors import InputError
+from upscaler.media.interlace import top_field_first
+
+DEINTERLACE_MODES = ("auto", "off", "frame", "field")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Decode-side treatment. `deinterlace`: off, or frame (one frame per interlaced frame);
+    `square_pixels`: resample anamorphic video so each pixel is square, at the same display
+    aspect (never shrinking: a wide pixel widens the picture, a tall one heightens it)."""
+
+    deinterlace: str = "off"
+    square_pixels: bool = False
+    top_field_first: bool | None = None  # None: from each frame's flags
+
+    @classmethod
+    def choose(cls, mode: str, square_pixels: bool, video) -> Picture:
+        """Resolve `--deinterlace MODE` against a probed video (`probe.VideoInfo`)."""
+        if mode not in DEINTERLACE_MODES:
+            raise InputError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}")
+        if mode == "field":
+            raise InputError("--deinterlace field (double-rate output) is not supported yet")
+        if mode == "auto":
+            mode = "frame" if video.interlaced else "off"
+        return cls(mode, square_pixels, top_field_first(video.field_order))
+
+    @property
+    def active(self) -> bool:
+        return self.deinterlace != "off" or self.square_pixels
+
+    def size(self, width: int, height: int, sar: Fraction) -> tuple[int, int]:
+        """The picture size after this treatment."""
+        if not self.square_pixels or sar == 1:
+            return width, height
+        if sar > 1:
+            return max(1, round(width * sar)), height
+        return width, max(1, round(height / sar))
+
+
+def treat(
+    frames: Iterable[av.VideoFrame], stream: av.VideoStream, picture: Picture, sar: Fraction
+) -> Iterator[av.VideoFrame]:
+    """`frames` through the filter graph `picture` asks for (as they are when it asks for
+    nothing). Frame count and timestamps are kept: bwdif in send_frame mode."""
+    if not picture.active:
+        yield from frames
+        return
+    ctx = stream.codec_context
+    graph = av.filter.Graph()
+    nodes = [
+        graph.add_buffer(
+            width=ctx.width, height=ctx.height, format=ctx.format, time_base=stream.time_base
+        )
+    ]
+    if picture.deinterlace == "frame":
+        parity = {None: "auto", True: "tff", False: "bff"}[picture.top_field_first]
+        nodes.append(graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=all"))
+    if picture.square_pixels and sar != 1:
+        width, height = picture.size(ctx.width, ctx.height, sar)
+        nodes.append(graph.add("scale", f"w={width}:h={height}:flags=lanczos"))
+        nodes.append(graph.add("setsar", "1"))
+    nodes.append(graph.add("buffersink"))
+    graph.link_nodes(*nodes).configure()
+    for frame in frames:
+        graph.push(frame)
+        yield from _pull_all(graph)
+    graph.push(None)
+    yield from _pull_all(graph)
+
+
+def _pull_all(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
+    while True:
+        try:
+            yield graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
