@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 
+from tests.clips import frame_times_of
 from tests.formats import FAMILIES, make_family_clip
 from upscaler import cli
 from upscaler.evaluate.metrics import psnr
@@ -61,6 +62,9 @@ def test_deinterlaced_x2_beats_woven_fields(clips, tmp_path, capsys):
         scores[mode] = float(np.mean([psnr(o, t) for o, t in zip(frames, truth, strict=True)]))
     print(f"PSNR-Y x2 vs progressive truth: bwdif {scores['frame']:.2f}, woven {scores['off']:.2f}")
     assert scores["frame"] > scores["off"] + 2
+    assert frame_times_of(tmp_path / "frame.mkv") == pytest.approx(
+        frame_times_of(clips[WOVEN]), abs=0.0006
+    )
     assert probe(tmp_path / "frame.mkv", BIG).video.combed == 0
 
 

@@ -54,7 +54,8 @@ def treat(
     frames: Iterable[av.VideoFrame], stream: av.VideoStream, picture: Picture, sar: Fraction
 ) -> Iterator[av.VideoFrame]:
     """`frames` through the filter graph `picture` asks for (as they are when it asks for
-    nothing). Frame count and timestamps are kept: bwdif in send_frame mode."""
+    nothing). Frame count and timestamps are kept: bwdif in send_frame mode, and its output
+    (which counts in half the input time base) is put back in the stream's time base."""
     if not picture.active:
         yield from frames
         return
@@ -76,14 +77,19 @@ def treat(
     graph.link_nodes(*nodes).configure()
     for frame in frames:
         graph.push(frame)
-        yield from _pull_all(graph)
+        yield from _pull_all(graph, stream.time_base)
     graph.push(None)
-    yield from _pull_all(graph)
+    yield from _pull_all(graph, stream.time_base)
 
 
-def _pull_all(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
+def _pull_all(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
     while True:
         try:
-            yield graph.pull()
+            frame = graph.pull()
         except (av.error.BlockingIOError, av.error.EOFError):
             return
+        scale = frame.time_base / time_base
+        frame.pts = round(frame.pts * scale)
+        frame.duration = round((frame.duration or 0) * scale)
+        frame.time_base = time_base
+        yield frame
