@@ -123,7 +123,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 video.field_order, 100 * video.combed,
             )  # fmt: skip
         upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
-        bar = _progress_bar(probed[0].video.frame_count, show)
+        bar = _progress_bar(video.frame_count * picture.frames_per_frame, show)
         try:
             result = upscale_video(
                 src,
@@ -139,7 +139,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             )
         finally:
             bar.close()
-        frames, seconds = result.frames, result.seconds
+        frames, seconds = result.frames * picture.frames_per_frame, result.seconds
         base.update(
             width=result.width,
             height=result.height,
@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", "off", "frame", "field"),
         help="auto (when the pictures show combing), off, frame (bwdif, one frame per "
-        "frame) or field (one frame per field; not supported yet)",
+        "frame) or field (one frame per field: double rate)",
     )
     p.add_argument(
         "--square-pixels",

@@ -75,12 +75,20 @@ def test_auto_deinterlaces_with_a_notice(clips, tmp_path, capsys, caplog):
     assert not probe(tmp_path / "auto.mkv", BIG).video.interlaced
 
 
-def test_field_rate_is_refused_in_one_line(clips, tmp_path, capsys):
-    code = cli.main(["upscale", str(clips[WOVEN]), "-o", str(tmp_path / "f.mkv"),
-                     "--model", "bicubic", "--deinterlace", "field"])  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "not supported yet" in err
-    assert not (tmp_path / "f.mkv").exists()
+def test_field_rate_doubles_frames_at_the_field_times(clips, tmp_path, capsys):
+    """--deinterlace field: one frame per field, each at its field's time, each scored
+    against the progressive render at that time."""
+    fam, out = FAMILIES[WOVEN], tmp_path / "field.mkv"
+    upscale(clips[WOVEN], out, capsys, "--deinterlace", "field")
+    frames = frames_rgb(out)
+    assert len(frames) == probe(out, BIG).video.frame_count == 2 * fam.frames
+    step = float(1 / fam.rate) / 2
+    expected = [t + half for t in frame_times_of(clips[WOVEN]) for half in (0, step)]
+    assert frame_times_of(out) == pytest.approx(expected, abs=0.0006)
+    truth = render_frames(2 * fam.width, 2 * fam.height, 2 * fam.frames)
+    score = float(np.mean([psnr(o, t) for o, t in zip(frames, truth, strict=True)]))
+    print(f"PSNR-Y x2 field rate vs progressive truth: bwdif send_field {score:.2f}")
+    assert score > 30
 
 
 @pytest.mark.parametrize(

@@ -233,7 +233,9 @@ def upscale_chunk(
             finally:
                 _put(decoded, _DONE, stop)
 
-        options = mp4_options(stream.time_base)
+        time_base = picture.time_base(stream.time_base)  # halved for field-rate output
+        rate = stream.average_rate * picture.frames_per_frame if stream.average_rate else None
+        options = mp4_options(time_base)
         with av.open(str(tmp), "w", format="mp4", options=options) as out:
             encoder = add_video_encoder(
                 out,
@@ -241,8 +243,8 @@ def upscale_chunk(
                 width,
                 height,
                 out_fmt,
-                stream.time_base,
-                stream.average_rate,
+                time_base,
+                rate,
                 colour,
                 Fraction(1) if picture.square_pixels else sar,
             )
@@ -254,7 +256,7 @@ def upscale_chunk(
                         if out_fmt != pix_fmt:
                             frame = frame.reformat(format=out_fmt)
                         frame.pts, frame.duration = pts, duration
-                        frame.time_base = stream.time_base
+                        frame.time_base = time_base
                         out.mux(encoder.encode(frame))
                         if progress:
                             progress(1)

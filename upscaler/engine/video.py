@@ -137,11 +137,11 @@ def upscale_video(
                 result = upscale_chunk(
                     src, dst, upscaler, settings, batch, progress, limits, picture
                 )
-                if result.frames != chunk.frame_count:
+                expected = chunk.frame_count * (picture.frames_per_frame if picture else 1)
+                if result.frames != expected:
                     dst.unlink()
                     raise MediaError(
-                        f"chunk {chunk.index}: decoded {result.frames} frames, "
-                        f"expected {chunk.frame_count}"
+                        f"chunk {chunk.index}: decoded {result.frames} frames, expected {expected}"
                     )
                 frames += result.frames
                 release_free_memory()
