@@ -282,15 +282,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        header = ("model", "size", "device", "runtime", "preset", "model fps", "e2e fps")
+        header = ("model", "size", "device", "runtime", "preset")
+        numbers = ("model fps", "e2e fps", "e2e/model", "model cpu", "e2e cpu")
         print(
-            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}{header[3]:<10}{header[4]:<10}"
-            + "".join(f"{h:>10}" for h in (*header[5:], "e2e/model"))
+            "".join(f"{h:<10}" for h in header)
+            + "".join(f"{h:>10}" for h in numbers)
+            + "  (cpu: CPU ms per frame, all threads)"
         )
         for r in results:
             print(
-                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.runtime:<10}{r.preset:<10}"
+                f"{r.model:<10}{r.size:<10}{r.device:<10}{r.runtime:<10}{r.preset:<10}"
                 f"{r.model_fps:>10.1f}{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model_cpu_ms:>10.1f}{r.end_to_end_cpu_ms:>10.1f}"
             )
     return 0
 
