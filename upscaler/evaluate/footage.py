@@ -59,24 +59,34 @@ def read_clip(path: Path, frames: int, multiple: int) -> np.ndarray:
     return clip[:, : h - h % multiple, : w - w % multiple]
 
 
-def tpsnr_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
-    """PSNR (dB) of the frame-to-frame differences of luma, uint8 [T,H,W,3] clips."""
+def _db(mse: float) -> float:
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def temporal_errors(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> np.ndarray:
+    """Per frame pair: mean squared error of the luma frame-to-frame differences."""
     a = np.stack([rgb_to_y(f) for f in sr])
     b = np.stack([rgb_to_y(f) for f in hr])
     if shave:
         a, b = a[:, shave:-shave, shave:-shave], b[:, shave:-shave, shave:-shave]
-    mse = float(np.mean((np.diff(a, axis=0) - np.diff(b, axis=0)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+    return np.mean((np.diff(a, axis=0) - np.diff(b, axis=0)) ** 2, axis=(1, 2))
+
+
+def tpsnr_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
+    """PSNR (dB) of the frame-to-frame differences of luma, uint8 [T,H,W,3] clips."""
+    return _db(float(np.mean(temporal_errors(sr, hr, shave))))
 
 
 def score_clip(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, Any]:
     """PSNR-Y, SSIM-Y (means over frames), tPSNR-Y and per-frame PSNR-Y of one clip."""
     per_frame = [psnr(s, h, scale) for s, h in zip(sr, hr, strict=True)]
+    per_pair = temporal_errors(sr, hr, scale)
     return {
         "psnr_y": float(np.mean(per_frame)),
         "ssim_y": float(np.mean([ssim(s, h, scale) for s, h in zip(sr, hr, strict=True)])),
-        "tpsnr_y": tpsnr_y(sr, hr, scale),
+        "tpsnr_y": _db(float(np.mean(per_pair))),
         "frame_psnr_y": [round(v, 3) for v in per_frame],
+        "pair_tpsnr_y": [round(_db(float(e)), 3) for e in per_pair],
     }
 
 
