@@ -2,8 +2,8 @@
 
 For every clip in a folder (its first `frames` frames are the high-resolution reference):
 shrink x`scale` by MATLAB bicubic (8-bit), encode the small clip with libx264 at each CRF
-(CRF 0 is lossless 4:2:0), decode, upscale every frame with each model through the product's
-image path, and score against the original frames:
+(CRF 0 is lossless 4:2:0; colour converted exactly, see `train.codec`), decode, upscale every
+frame with each model through the product's image path, and score against the originals:
 
 - PSNR-Y and SSIM-Y per frame (BT.601 luma, `scale`-pixel border cropped), mean per clip;
 - tPSNR-Y: PSNR of the frame-to-frame differences (output t - output t-1 against reference
@@ -25,9 +25,9 @@ from upscaler.engine.image import upscale_image
 from upscaler.errors import InputError
 from upscaler.evaluate.metrics import psnr, rgb_to_y, ssim
 from upscaler.evaluate.quality import bicubic_lr
-from upscaler.media.roundtrip import h264_roundtrip
 from upscaler.media.safe_open import open_media
 from upscaler.models import load_model
+from upscaler.train.codec import CodecChoice, encode_decode
 
 CLIP_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".y4m", ".nut")
 METRICS = ("psnr_y", "ssim_y", "tpsnr_y")
@@ -91,9 +91,10 @@ def score_clip(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, Any]:
 
 
 def degrade(hr: np.ndarray, scale: int, crf: int) -> np.ndarray:
-    """Bicubic x1/`scale` (8-bit), then one libx264 clip at `crf` (yuv420p), decoded."""
+    """Bicubic x1/`scale` (8-bit), then one libx264 clip at `crf` (yuv420p, preset medium,
+    default GOP), decoded; exact colour conversion both ways (see `train.codec`)."""
     lr = np.stack([bicubic_lr(frame, scale) for frame in hr])
-    return h264_roundtrip(lr, crf, preset="medium")
+    return encode_decode(lr, CodecChoice("h264", crf=crf, gop=None, preset="medium"))
 
 
 def evaluate_footage(
