@@ -48,15 +48,15 @@ def main() -> None:
     )
     print(
         "| model | runtime | size | x264 preset | model-only fps | end-to-end fps "
-        "| e2e / model | e2e vs bicubic |"
+        "| e2e / model | e2e vs bicubic | model CPU ms/frame | e2e CPU ms/frame |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         rel = f"{r.end_to_end_fps / base.end_to_end_fps:.2f}" if base else "-"
         print(
             f"| {r.model} x{r.scale} | {r.runtime} | {r.size} | {r.preset} | {r.model_fps:.1f} "
             f"| {r.end_to_end_fps:.1f} "
-            f"| {r.efficiency:.2f} | {rel} |"
+            f"| {r.efficiency:.2f} | {rel} | {r.model_cpu_ms:.1f} | {r.end_to_end_cpu_ms:.1f} |"
         )
 
 

@@ -27,6 +27,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import DLQ_REASONS, skip
 from stacks.nag import acknowledge, acknowledge_resources
 from upscaler.cloud_contract import Env
 
@@ -50,6 +51,8 @@ class DatasetBuilder(Construct):
         timeout: cdk.Duration | None = None,
         log_level: str = "INFO",
         max_patches: int = 20000,
+        concurrency: int = 2,
+        reserve_concurrency: bool = True,
     ) -> None:
         super().__init__(scope, cid)
         timeout = timeout or cdk.Duration.minutes(15)
@@ -158,11 +161,16 @@ class DatasetBuilder(Construct):
             },
             role=self.role,
             log_group=log_group,
+            reserved_concurrent_executions=concurrency if reserve_concurrency else None,
         )
+        skip(self.function, "CKV_AWS_116", DLQ_REASONS["sqs"])
         # One video per invocation: a build is minutes of CPU, batching would only risk timeouts.
         self.function.add_event_source(
             sources.SqsEventSource(
-                self.queue, batch_size=1, report_batch_item_failures=True, max_concurrency=5
+                self.queue,
+                batch_size=1,
+                report_batch_item_failures=True,
+                max_concurrency=concurrency,
             )
         )
 

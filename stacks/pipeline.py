@@ -11,6 +11,7 @@ statements below (no managed policies) and its own log group.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import DLQ_REASONS, skip
 from stacks.config import Settings
 from stacks.endpoint import INFERENCE_TIMEOUT_S, Endpoint
 from stacks.nag import acknowledge, acknowledge_resources, rendered
@@ -97,6 +99,8 @@ class Pipeline(Construct):
         self._stack = cdk.Stack.of(self)
         self._storage = storage
         self.sizes = sizing(settings)
+        # A burst of uploads must not start hundreds of 3 GB functions (docs/AWS.md, "Sizing").
+        self._reserved = settings.concurrency if settings.reserve_concurrency else {}
 
         # --- alarms --------------------------------------------------------------------
         self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=topic_key, enforce_ssl=True)
@@ -130,6 +134,10 @@ class Pipeline(Construct):
             Env.MERGE_SCRATCH_MIB: str(self.sizes["merge"].ephemeral_mib),
             Env.LOG_LEVEL: settings.log_level,
             Env.POWERTOOLS_LOG_LEVEL: settings.log_level,
+            # A plain upload gets the default model; split and fetch refuse what is not served.
+            Env.DEFAULT_MODEL: settings.default_model,
+            Env.DEFAULT_SCALE: str(settings.default_scale),
+            Env.SERVED_MODELS: json.dumps(endpoint.manifest, separators=(",", ":")),
         }
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         self.roles: dict[str, iam.Role] = {}
@@ -139,6 +147,7 @@ class Pipeline(Construct):
         # retries (the sweeper fails a job left FETCHING).
         fetch = self._function("fetch", env)
         fetch.configure_async_invoke(retry_attempts=0)
+        skip(fetch, "CKV_AWS_116", DLQ_REASONS["async"])
         self._allow(
             "fetch",
             "WriteUploads",
@@ -174,13 +183,14 @@ class Pipeline(Construct):
 
         # --- dispatch: work queue -> InvokeEndpointAsync ----------------------------------
         dispatch = self._function("dispatch", env)
+        skip(dispatch, "CKV_AWS_116", DLQ_REASONS["sqs"])
         dispatch.add_event_source(
             sources.SqsEventSource(
                 self.work_queue,
                 batch_size=10,
                 max_batching_window=cdk.Duration.seconds(5),
                 report_batch_item_failures=True,
-                max_concurrency=5,
+                max_concurrency=settings.concurrency["dispatch"],
             )
         )
         self._allow(
@@ -196,13 +206,14 @@ class Pipeline(Construct):
 
         # --- collect: results queue -> chunk completion, retries, the merge message -------
         collect = self._function("collect", env)
+        skip(collect, "CKV_AWS_116", DLQ_REASONS["sqs"])
         collect.add_event_source(
             sources.SqsEventSource(
                 self.results_queue,
                 batch_size=10,
                 max_batching_window=cdk.Duration.seconds(5),
                 report_batch_item_failures=True,
-                max_concurrency=10,
+                max_concurrency=settings.concurrency["collect"],
             )
         )
         self._allow(
@@ -224,12 +235,13 @@ class Pipeline(Construct):
 
         # --- merge: merge queue -> output bucket, job DONE/FAILED, clean the job prefix ----
         merge = self._function("merge", env)
+        skip(merge, "CKV_AWS_116", DLQ_REASONS["sqs"])
         merge.add_event_source(
             sources.SqsEventSource(
                 self.merge_queue,
                 batch_size=1,
                 report_batch_item_failures=True,
-                max_concurrency=5,
+                max_concurrency=settings.concurrency["merge"],
             )
         )
         self._allow(
@@ -266,6 +278,7 @@ class Pipeline(Construct):
 
         # --- sweep: every 15 min, jobs with no progress for STALE_AFTER_S -> FAILED ---------
         sweep = self._function("sweep", {**env, Env.STALE_AFTER_S: "7200"})
+        skip(sweep, "CKV_AWS_116", DLQ_REASONS["schedule"])
         events.Rule(
             self,
             "SweepSchedule",
@@ -358,6 +371,7 @@ class Pipeline(Construct):
             role=role,
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,
+            reserved_concurrent_executions=self._reserved.get(name),
         )
         self.functions[name] = function
         self.roles[name] = role

@@ -11,6 +11,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.checkov import skip
 from stacks.config import Settings
 from upscaler.cloud_contract import (
     FAILURES_PREFIX,
@@ -58,6 +59,18 @@ class Storage(Construct):
         )
         # No AwsSolutions-S1 finding here: cdk-nag accepts a bucket that is itself the
         # server-access-log destination of other buckets.
+        skip(
+            self.log_bucket,
+            "CKV_AWS_18",
+            "This bucket is the server access log destination of the others; logging it into "
+            "itself would log its own log deliveries without end.",
+        )
+        skip(
+            self.log_bucket,
+            "CKV_AWS_21",
+            "Access logs are written once by the S3 logging service and expire after 90 days; "
+            "versions would only keep expired logs.",
+        )
 
         # Uploads: versioned (an overwritten upload stays recoverable), old versions expire.
         self.input_bucket = _bucket(
@@ -101,6 +114,12 @@ class Storage(Construct):
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        skip(
+            self.work_bucket,
+            "CKV_AWS_21",
+            "Intermediates only (chunks, requests, results): a deleted object must really be "
+            "gone, and everything expires after work_expiry_days.",
+        )
         # Deliverables: versioned (merge replaces keys; a bad re-run never destroys a result).
         self.output_bucket = _bucket(
             self,
@@ -138,4 +157,10 @@ class Storage(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        skip(
+            self.job_table,
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS-managed key; rows hold job state (ids, S3 keys, "
+            "counts). A customer-managed key would not change who may read the table.",
         )

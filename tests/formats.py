@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tests.clips import tone
+from tests.clips import ClipSpec, make_clip, tone
 from upscaler.media.sample import render_frames
 
 
@@ -174,4 +174,30 @@ def make_family_clip(path: Path, fam: Family) -> Path:
         out.mux(video.encode(None))
         if sound is not None:
             tone(out, sound, float(fam.frames / fam.rate), fam.audio_rate, layout)
+    return path
+
+
+TAGS = {"creation_time": "2001-02-03T04:05:06.000000Z", "title": "holiday"}
+CHAPTERS = [(0, 200, "one"), (200, 480, "two")]  # milliseconds
+
+
+def make_tagged_clip(path: Path) -> Path:
+    """A MOV clip with what people miss when it is lost: creation time, title, chapters,
+    an audio language and a timecode (remuxed from a plain clip: PyAV writes them on mux)."""
+    plain = make_clip(path.with_name("plain.mov"), ClipSpec(container="mov"))
+    with av.open(str(plain)) as src, av.open(str(path), "w") as out:
+        out.metadata.update(TAGS)
+        video = out.add_stream_from_template(src.streams.video[0])
+        video.metadata["timecode"] = "01:00:00:00"
+        audio = out.add_stream_from_template(src.streams.audio[0])
+        audio.metadata["language"] = "fra"
+        out.set_chapters([
+            {"id": i + 1, "start": a, "end": b, "time_base": Fraction(1, 1000),
+             "metadata": {"title": t}}
+            for i, (a, b, t) in enumerate(CHAPTERS)
+        ])  # fmt: skip
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = video if packet.stream.type == "video" else audio
+                out.mux(packet)
     return path

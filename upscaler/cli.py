@@ -93,6 +93,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
     from upscaler.job import JobSpec
+    from upscaler.media.filters import Picture
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
 
@@ -116,10 +117,18 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     else:
         output_format(dst)
         probed = probe_with_packets(src)  # bad input fails before the model loads
+        video = probed[0].video
+        picture = Picture.choose(args.deinterlace, args.square_pixels, video)
+        if args.deinterlace == "auto" and picture.deinterlace != "off":
+            log.warning(
+                "interlaced video (field order %s, %.0f%% of sample frames combed): "
+                "deinterlacing with bwdif; --deinterlace off keeps the fields",
+                video.field_order, 100 * video.combed,
+            )  # fmt: skip
         upscaler = Upscaler(
             args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
         )
-        bar = _progress_bar(probed[0].video.frame_count, show)
+        bar = _progress_bar(video.frame_count * picture.frames_per_frame, show)
         try:
             result = upscale_video(
                 src,
@@ -131,10 +140,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 batch=args.batch,
                 progress=bar.update,
                 probed=probed,
+                picture=picture,
             )
         finally:
             bar.close()
-        frames, seconds = result.frames, result.seconds
+        frames, seconds = result.frames * picture.frames_per_frame, result.seconds
         base.update(
             width=result.width,
             height=result.height,
@@ -221,6 +231,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
         f"  shape: SAR {sar.numerator}:{sar.denominator}, "
         f"DAR {dar.numerator}:{dar.denominator} ({float(dar):.3f})"
     )
+    print(
+        f"  scan: {'interlaced' if v.interlaced else 'progressive'} (field order "
+        f"{v.field_order}, {v.interlaced_flags:.0%} of sample frames flagged interlaced, "
+        f"{v.combed:.0%} combed)"
+    )
     print("  colour: " + ", ".join(f"{k} {val}" for k, val in colour.items()))
     for s in [*info.audio, *info.subtitles, *info.other]:
         extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""
@@ -267,15 +282,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        header = ("model", "size", "device", "runtime", "preset", "model fps", "e2e fps")
+        header = ("model", "size", "device", "runtime", "preset")
+        numbers = ("model fps", "e2e fps", "e2e/model", "model cpu", "e2e cpu")
         print(
-            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}{header[3]:<10}{header[4]:<10}"
-            + "".join(f"{h:>10}" for h in (*header[5:], "e2e/model"))
+            "".join(f"{h:<10}" for h in header)
+            + "".join(f"{h:>10}" for h in numbers)
+            + "  (cpu: CPU ms per frame, all threads)"
         )
         for r in results:
             print(
-                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.runtime:<10}{r.preset:<10}"
+                f"{r.model:<10}{r.size:<10}{r.device:<10}{r.runtime:<10}{r.preset:<10}"
                 f"{r.model_fps:>10.1f}{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model_cpu_ms:>10.1f}{r.end_to_end_cpu_ms:>10.1f}"
             )
     return 0
 
@@ -442,6 +460,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
     p.add_argument("--work-dir", help="keep finished chunks here; re-run to resume")
+    p.add_argument(
+        "--deinterlace",
+        default="auto",
+        choices=("auto", "off", "frame", "field"),
+        help="auto (when the pictures show combing), off, frame (bwdif, one frame per "
+        "frame) or field (one frame per field: double rate)",
+    )
+    p.add_argument(
+        "--square-pixels",
+        action="store_true",
+        help="resample anamorphic video to square pixels at the same display aspect",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary")
     p.set_defaults(func=cmd_upscale, preload=_UPSCALE_MODULES)
 
@@ -509,11 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with --file: print one JSON object")
     p.set_defaults(func=cmd_models)
 
-    from upscaler import cloud, cost, package
+    from upscaler import cloud, cost, local_cli, package
     from upscaler.dataset import cli as dataset_cli
     from upscaler.live import cli as live_cli
 
     package.add_commands(sub)
+    local_cli.add_commands(sub)
     cost.add_commands(sub)
     cloud.add_commands(sub)
     live_cli.add_commands(sub)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from upscaler.train.codec import CodecChoice, encode_decode
 from upscaler.train.data import PatchSampler, bicubic_lr
-from upscaler.train.video import CodecChoice, degrade_clip, encode_decode, pan_clip
+from upscaler.train.video import degrade_clip, pan_clip
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,16 @@ def test_each_codec_round_trips_a_group_of_frames(choice):
     out = encode_decode(frames, choice)
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert not np.array_equal(out, frames)  # lossy
+
+
+def test_lossless_round_trip_keeps_luma_exact():
+    """No brightness drift through the colour conversion (swscale's RGB path darkens ~1 level)."""
+    rng = np.random.default_rng(1)
+    frames = rng.integers(16, 236, (2, 32, 32, 3), dtype=np.uint8)
+    out = encode_decode(frames, CodecChoice("h264", crf=0, gop=2))
+    y_in = frames.astype(float) @ [0.299, 0.587, 0.114]
+    y_out = out.astype(float) @ [0.299, 0.587, 0.114]
+    assert abs((y_out - y_in).mean()) < 0.1
 
 
 def test_pan_clip_moves_over_the_patch():

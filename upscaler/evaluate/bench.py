@@ -30,6 +30,10 @@ class BenchResult:
     preset: str
     model_fps: float
     end_to_end_fps: float
+    #: CPU time of the whole process (every thread) per frame: robust to other load on the
+    #: machine, where wall-clock fps are not. Idle-machine fps <= cores * 1000 / cpu_ms.
+    model_cpu_ms: float = 0.0
+    end_to_end_cpu_ms: float = 0.0
 
     @property
     def efficiency(self) -> float:
@@ -53,20 +57,35 @@ def _channels(upscaler: Upscaler) -> int:
 
 def model_fps(upscaler: Upscaler, width: int, height: int, batch: int, seconds: float) -> float:
     """Frames per second of `upscaler.upscale` alone on 4:2:0 sample frames."""
+    return _model_rates(upscaler, width, height, batch, seconds)[0]
+
+
+def _model_rates(
+    upscaler: Upscaler, width: int, height: int, batch: int, seconds: float
+) -> tuple[float, float]:
+    """(fps, CPU ms per frame) of `upscale` with integer codes back, as the pipeline runs it."""
     planes = sample_planes(width, height, batch)
-    upscaler.upscale(planes, "bt709")  # warm-up
-    frames, started = 0, time.perf_counter()
+    upscaler.upscale(planes, "bt709", bits=8)  # warm-up (and the runtime choice)
+    frames, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
-        upscaler.upscale(planes, "bt709")
+        upscaler.upscale(planes, "bt709", bits=8)
         frames += batch
-    return frames / (time.perf_counter() - started)
+    cpu_ms = (time.process_time() - cpu) * 1000 / frames
+    return frames / (time.perf_counter() - started), cpu_ms
 
 
 def end_to_end_fps(upscaler: Upscaler, clip: Path, batch: int, settings: EncodeSettings) -> float:
     """Frames per second of decode + upscale + encode of `clip` through `upscale_chunk`."""
+    return _end_to_end_rates(upscaler, clip, batch, settings)[0]
+
+
+def _end_to_end_rates(
+    upscaler: Upscaler, clip: Path, batch: int, settings: EncodeSettings
+) -> tuple[float, float]:
+    cpu = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         result = upscale_chunk(clip, Path(tmp) / "out.mp4", upscaler, settings, batch)
-    return result.fps
+    return result.fps, (time.process_time() - cpu) * 1000 / result.frames
 
 
 def run_bench(
@@ -95,7 +114,8 @@ def run_bench(
         for name in models:
             for runtime in runtimes:
                 upscaler = Upscaler(name, scale, device, runtime=runtime)
-                fps = model_fps(upscaler, width, height, batch, seconds)
+                fps, cpu_ms = _model_rates(upscaler, width, height, batch, seconds)
+                e2e_fps, e2e_cpu_ms = _end_to_end_rates(upscaler, clip, batch, settings)
                 results.append(
                     BenchResult(
                         model=name,
@@ -107,7 +127,9 @@ def run_bench(
                         ),
                         preset=preset,
                         model_fps=fps,
-                        end_to_end_fps=end_to_end_fps(upscaler, clip, batch, settings),
+                        end_to_end_fps=e2e_fps,
+                        model_cpu_ms=cpu_ms,
+                        end_to_end_cpu_ms=e2e_cpu_ms,
                     )
                 )
     return results

@@ -2,8 +2,8 @@
 
 For every clip in a folder (its first `frames` frames are the high-resolution reference):
 shrink x`scale` by MATLAB bicubic (8-bit), encode the small clip with libx264 at each CRF
-(CRF 0 is lossless 4:2:0), decode, upscale every frame with each model through the product's
-image path, and score against the original frames:
+(CRF 0 is lossless 4:2:0; colour converted exactly, see `train.codec`), decode, upscale every
+frame with each model through the product's image path, and score against the originals:
 
 - PSNR-Y and SSIM-Y per frame (BT.601 luma, `scale`-pixel border cropped), mean per clip;
 - tPSNR-Y: PSNR of the frame-to-frame differences (output t - output t-1 against reference
@@ -25,9 +25,9 @@ from upscaler.engine.image import upscale_image
 from upscaler.errors import InputError
 from upscaler.evaluate.metrics import psnr, rgb_to_y, ssim
 from upscaler.evaluate.quality import bicubic_lr
-from upscaler.media.roundtrip import h264_roundtrip
 from upscaler.media.safe_open import open_media
 from upscaler.models import load_model
+from upscaler.train.codec import CodecChoice, encode_decode
 
 CLIP_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".y4m", ".nut")
 METRICS = ("psnr_y", "ssim_y", "tpsnr_y")
@@ -59,31 +59,42 @@ def read_clip(path: Path, frames: int, multiple: int) -> np.ndarray:
     return clip[:, : h - h % multiple, : w - w % multiple]
 
 
-def tpsnr_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
-    """PSNR (dB) of the frame-to-frame differences of luma, uint8 [T,H,W,3] clips."""
+def _db(mse: float) -> float:
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def temporal_errors(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> np.ndarray:
+    """Per frame pair: mean squared error of the luma frame-to-frame differences."""
     a = np.stack([rgb_to_y(f) for f in sr])
     b = np.stack([rgb_to_y(f) for f in hr])
     if shave:
         a, b = a[:, shave:-shave, shave:-shave], b[:, shave:-shave, shave:-shave]
-    mse = float(np.mean((np.diff(a, axis=0) - np.diff(b, axis=0)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+    return np.mean((np.diff(a, axis=0) - np.diff(b, axis=0)) ** 2, axis=(1, 2))
+
+
+def tpsnr_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
+    """PSNR (dB) of the frame-to-frame differences of luma, uint8 [T,H,W,3] clips."""
+    return _db(float(np.mean(temporal_errors(sr, hr, shave))))
 
 
 def score_clip(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict[str, Any]:
     """PSNR-Y, SSIM-Y (means over frames), tPSNR-Y and per-frame PSNR-Y of one clip."""
     per_frame = [psnr(s, h, scale) for s, h in zip(sr, hr, strict=True)]
+    per_pair = temporal_errors(sr, hr, scale)
     return {
         "psnr_y": float(np.mean(per_frame)),
         "ssim_y": float(np.mean([ssim(s, h, scale) for s, h in zip(sr, hr, strict=True)])),
-        "tpsnr_y": tpsnr_y(sr, hr, scale),
+        "tpsnr_y": _db(float(np.mean(per_pair))),
         "frame_psnr_y": [round(v, 3) for v in per_frame],
+        "pair_tpsnr_y": [round(_db(float(e)), 3) for e in per_pair],
     }
 
 
 def degrade(hr: np.ndarray, scale: int, crf: int) -> np.ndarray:
-    """Bicubic x1/`scale` (8-bit), then one libx264 clip at `crf` (yuv420p), decoded."""
+    """Bicubic x1/`scale` (8-bit), then one libx264 clip at `crf` (yuv420p, preset medium,
+    default GOP), decoded; exact colour conversion both ways (see `train.codec`)."""
     lr = np.stack([bicubic_lr(frame, scale) for frame in hr])
-    return h264_roundtrip(lr, crf, preset="medium")
+    return encode_decode(lr, CodecChoice("h264", crf=crf, gop=None, preset="medium"))
 
 
 def evaluate_footage(

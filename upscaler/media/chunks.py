@@ -4,7 +4,8 @@ A chunk is a closed run of frames starting at a keyframe. Splitting copies packe
 re-encode), so it is fast and lossless; each chunk file decodes on its own.
 
 The chunk's container is picked per codec (`chunk_format`): MP4 where it holds the codec, else
-NUT (any codec with an AVI or WAV tag, exact time base), else Matroska. Chunk files keep the
+MOV (DV, ProRes, Cinepak, H.263...), else NUT (any codec with an AVI or WAV tag), all three with
+the stream's exact time base, else Matroska (milliseconds). Chunk files keep the
 `.mp4` name of the cloud key layout whatever their container; FFmpeg probes the content.
 """
 
@@ -79,8 +80,9 @@ def plan_chunks(
 
 
 #: Intermediate containers for chunks, best first: MP4 (what the cloud layout has always
-#: used), NUT (holds any codec FFmpeg has an AVI or WAV tag for, keeps the time base), Matroska.
-CHUNK_FORMATS = ("mp4", "nut", "matroska")
+#: used), MOV, NUT (any codec FFmpeg has an AVI or WAV tag for), Matroska (rounds timestamps to
+#: milliseconds, so last).
+CHUNK_FORMATS = ("mp4", "mov", "nut", "matroska")
 
 
 def chunk_format(stream: av.VideoStream) -> str | None:
@@ -102,7 +104,7 @@ def split_chunks(source: str | Path, chunks: list[ChunkSpec], out_dir: str | Pat
                 f"{source}: no container can carry its {stream.codec_context.codec.long_name} "
                 "video for processing"
             )
-        options = mp4_options(stream.time_base) if fmt == "mp4" else {}
+        options = mp4_options(stream.time_base) if fmt in ("mp4", "mov") else {}
         packet_iter = (p for p in container.demux(stream) if p.size)
         for chunk, path in zip(chunks, paths, strict=True):
             try:

@@ -47,8 +47,8 @@ def plan_streams(streams: list[av.stream.Stream], output: Path) -> dict[int, str
         if stream.type == "audio" and not stream.codec_context.channels:
             plan[stream.index] = "drop"  # no parameters: a damaged file's empty stream
             log.warning("audio stream #%d (%s) has no channels; left out", stream.index, codec)
-        elif can_hold(muxer, stream):
-            plan[stream.index] = "copy"
+        elif can_hold(muxer, stream) and not (muxer == "mp4" and codec.startswith("pcm_")):
+            plan[stream.index] = "copy"  # (PCM in MP4 is too new for most players)
         elif stream.type == "audio":
             plan[stream.index] = "transcode"
             rate = AUDIO_FALLBACK[1] * stream.codec_context.channels // 1000
@@ -109,18 +109,64 @@ def merge_chunks(
         templates = [src.streams[i] for i in wanted]
         with open_media(chunk_paths[0]) as first:
             video_template = first.streams.video[0]
+            mp4 = muxer in ("mp4", "mov")
+            options = mp4_options(video_template.time_base, faststart=True) if mp4 else {}
             with atomic_output(output) as tmp:
-                mp4 = muxer in ("mp4", "mov")
-                options = mp4_options(video_template.time_base, faststart=True) if mp4 else {}
-                with av.open(str(tmp), "w", format=muxer, options=options) as out:
-                    video = out.add_stream_from_template(video_template)
-                    if rotation:
-                        video.set_display_rotation(rotation)
-                    copies = {s.index: _output_stream(out, s, plan[s.index]) for s in templates}
-                    encode = {
-                        i: _AudioTranscoder(copies[i]) for i in wanted if plan[i] == "transcode"
-                    }
-                    _mux_all(out, video, copies, encode, chunk_paths, source, wanted)
+                try:
+                    out = av.open(str(tmp), "w", format=muxer, options=options)
+                    with out:  # closing writes the trailer, which can fail too
+                        video = out.add_stream_from_template(video_template)
+                        if rotation:
+                            video.set_display_rotation(rotation)
+                        _carry_metadata(src, out, video)
+                        copies = {s.index: _output_stream(out, s, plan[s.index]) for s in templates}
+                        encode = {
+                            i: _AudioTranscoder(copies[i]) for i in wanted if plan[i] == "transcode"
+                        }
+                        _mux_all(out, video, copies, encode, chunk_paths, source, wanted)
+                except av.error.FFmpegError as exc:
+                    raise MediaError(
+                        f"writing {output.name} failed ({short_reason(exc)})"
+                    ) from None
+
+
+#: Tags each muxer writes for itself (or that describe the old file, not the new one).
+_OWN_TAGS = {
+    "encoder",
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "handler_name",
+    "vendor_id",
+    "duration",
+}
+
+
+def _tags(metadata: dict[str, str]) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in metadata.items()
+        if k.lower() not in _OWN_TAGS
+        and not k.upper().startswith(("_STATISTICS", "NUMBER_OF"))
+        and k.upper() != "BPS"
+    }
+
+
+def _carry_metadata(
+    src: av.container.InputContainer, out: av.container.OutputContainer, video: av.VideoStream
+) -> None:
+    """What people miss when it is lost: the file's tags (creation time, title...), the video
+    stream's (timecode, language) and the chapters. Audio and subtitle tags (language, title)
+    go with their streams (`_output_stream`)."""
+    out.metadata.update(_tags(src.metadata))
+    tags = _tags(src.streams.video[0].metadata)
+    if out.format.name in ("mp4", "mov") and tags.pop("timecode", None):
+        # their timecode track needs the stream's frame rate, which PyAV cannot set on a copy
+        log.warning("the source's timecode is not carried into MP4/MOV; write .mkv to keep it")
+    video.metadata.update(tags)
+    chapters = src.chapters()
+    if chapters:
+        out.set_chapters(chapters)
 
 
 def _output_stream(
@@ -138,7 +184,7 @@ def _output_stream(
         layout = av.AudioLayout(f"{ctx.channels}c") if unordered else ctx.layout
         twin = out.add_stream(AUDIO_FALLBACK[0], rate=ctx.sample_rate, layout=layout)
         twin.bit_rate = AUDIO_FALLBACK[1] * ctx.channels
-    twin.metadata.update(stream.metadata)
+    twin.metadata.update(_tags(stream.metadata))
     twin.disposition = stream.disposition
     return twin
 

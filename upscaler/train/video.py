@@ -15,16 +15,14 @@ so batches are reproducible and a resumed run draws the same ones.
 
 from __future__ import annotations
 
-import io
 import math
-from dataclasses import dataclass
 
-import av
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from upscaler.models.resample import imresize
+from upscaler.train.codec import FPS, CodecChoice, encode_decode
 from upscaler.train.degrade import KERNELS, gaussian_blur
 
 # (PyAV encoder, quality control): "crf" draws a CRF in the range, "bpp" a bitrate in bits
@@ -35,9 +33,6 @@ CODECS: dict[str, tuple[str, float, float]] = {
     "mpeg2video": ("bpp", 0.08, 0.6),
     "mpeg4": ("bpp", 0.06, 0.5),
 }
-_ENCODER = {"h264": "libx264", "hevc": "libx265", "mpeg2video": "mpeg2video", "mpeg4": "mpeg4"}
-FPS = 25
-MIN_CODED = 64  # x265 corrupts its heap on frames under 64 pixels a side (measured at 48)
 
 
 def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
@@ -46,54 +41,6 @@ def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
 
 def _chance(gen: torch.Generator, p: float) -> bool:
     return torch.rand((), generator=gen).item() < p
-
-
-@dataclass(frozen=True)
-class CodecChoice:
-    """One encode: codec name, CRF or bitrate, GOP length (frames between keyframes)."""
-
-    codec: str
-    crf: int | None = None
-    bit_rate: int | None = None
-    gop: int = 12
-
-    def options(self) -> dict[str, str]:
-        opts = {"g": str(self.gop), "threads": "1"}
-        if self.codec == "h264":
-            opts.update(crf=str(self.crf), preset="veryfast")
-        elif self.codec == "hevc":
-            opts.update(
-                crf=str(self.crf),
-                preset="ultrafast",
-                **{"x265-params": "log-level=none:pools=none:frame-threads=1"},
-            )
-        return opts
-
-
-def encode_decode(frames: np.ndarray, choice: CodecChoice) -> np.ndarray:
-    """uint8 [T,H,W,3] RGB -> one clip in `choice`'s codec (yuv420p, BT.601) -> decoded RGB.
-
-    Frames are edge-padded to even sizes (4:2:0) of at least `MIN_CODED` and cropped back."""
-    h, w = frames.shape[1:3]
-    ph, pw = max(MIN_CODED, h + h % 2) - h, max(MIN_CODED, w + w % 2) - w
-    pad = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="matroska") as out:
-        stream = out.add_stream(_ENCODER[choice.codec], rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = pad.shape[2], pad.shape[1], "yuv420p"
-        if choice.bit_rate:
-            stream.bit_rate = choice.bit_rate
-        stream.options = choice.options()
-        for img in pad:
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            out.mux(stream.encode(frame.reformat(format="yuv420p", dst_colorspace="itu601")))
-        out.mux(stream.encode())
-    buf.seek(0)
-    with av.open(buf) as inp:
-        back = [f.to_ndarray(format="rgb24", src_colorspace="itu601") for f in inp.decode(video=0)]
-    if len(back) != len(frames):
-        raise RuntimeError(f"{choice.codec}: {len(frames)} frames in, {len(back)} out")
-    return np.stack(back)[:, :h, :w]
 
 
 def random_codec(gen: torch.Generator, width: int, height: int) -> CodecChoice:
