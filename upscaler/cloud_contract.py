@@ -169,6 +169,9 @@ class Output:
     FETCH_FUNCTION = "FetchFunctionName"
     #: The SERVED_MODELS JSON: `upscaler submit` refuses what is not served before uploading.
     SERVED_MODELS = "ServedModels"
+    #: DEFAULT_MODEL / DEFAULT_SCALE: what a plain `upscaler submit` asks for.
+    DEFAULT_MODEL = "DefaultModel"
+    DEFAULT_SCALE = "DefaultScale"
 
 
 # --- job states -------------------------------------------------------------------------
