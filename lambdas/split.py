@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas import aws, config, jobs
+from lambdas import aws, config, jobs, specs
 from lambdas.messages import work_item
 from upscaler.cloud_contract import (
     FETCHING,
@@ -56,7 +56,7 @@ def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
 
     A model/scale the endpoint does not serve is refused here, before any chunk exists.
     """
-    return config.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
+    return specs.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
 
 
 def _check_size(size: int, limits: Limits) -> None:
@@ -120,7 +120,7 @@ def split_object(bucket: str, key: str, etag: str, version_id: str | None = None
             limits = Limits.from_env()
             _check_size(head["ContentLength"], limits)
             _check_disk(Path(tmp), head["ContentLength"])
-            check_merge_scratch(head["ContentLength"], fields["scale"], config.merge_scratch_mib())
+            check_merge_scratch(head["ContentLength"], fields["scale"], specs.merge_scratch_mib())
             aws.download(source, local, version_id)
             prepared = prepare(
                 local, fields["scale"], config.chunk_seconds(), Path(tmp) / "chunks", limits
