@@ -151,6 +151,11 @@ class Env:
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     #: The endpoint reads and writes chunks only in these buckets (comma-separated).
     ALLOWED_BUCKETS = "ALLOWED_BUCKETS"
+    #: The dataset builder's patch settings (lambdas/dataset.py).
+    DATASET_PATCH = "DATASET_PATCH"
+    DATASET_PER_SCENE = "DATASET_PER_SCENE"
+    DATASET_MAX_PATCHES = "DATASET_MAX_PATCHES"
+    DATASET_SEED = "DATASET_SEED"
 
 
 #: Object metadata (x-amz-meta-*) an upload may carry to choose its job's settings.
