@@ -58,10 +58,12 @@ format: $(DEV)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# Training photos from Debian packages (licences in DATA_LICENSES.md).
+# Training photos from Debian packages (licences in DATA_LICENSES.md, every file in
+# docs/data_manifest.tsv) and the real-footage dev clips made from held-out photos.
 data: $(CORE)
-	apt-get install -y --no-install-recommends plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers
+	apt-get install -y --no-install-recommends plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers gcompris-qt-data
 	$(PY) scripts/make_data.py
+	$(PY) scripts/make_clips.py
 
 bench: $(CORE)
 	$(PY) -m benchmarks.speed --models bicubic,lanczos,fast --size 426x240

@@ -14,6 +14,7 @@ from upscaler.cloud_contract import (
     DISPATCHED,
     DONE,
     FAILED,
+    FETCHING,
     JOB_ITEM,
     MERGING,
     PARTITION_KEY,
@@ -97,6 +98,51 @@ def get_job(job_id: str) -> dict[str, Any] | None:
 def get_chunk(job_id: str, index: int) -> dict[str, Any] | None:
     key = {PARTITION_KEY: job_id, SORT_KEY: chunk_item(index)}
     return _table().get_item(Key=key, ConsistentRead=True).get("Item")
+
+
+def begin_fetch(job_id: str, url: str) -> bool:
+    """Start (or restart) the job's download: the row `submit` wrote, or a new one.
+
+    False for a job whose download already reached its upload, or is past FETCHING (a
+    redelivered asynchronous invocation must not upload a second object).
+    """
+    return (
+        _update(
+            JOB_ITEM,
+            job_id,
+            {"status": FETCHING, "source_url": url, "updated_at": now()},
+            "attribute_not_exists(job_id) OR (#s = :fetching AND attribute_not_exists(#src))",
+            sets=("#c = if_not_exists(#c, :now)",),
+            names={"#c": "created_at", "#src": "source"},
+            values={":fetching": FETCHING, ":now": now()},
+        )
+        is not None
+    )
+
+
+def own(job_id: str, source: str, obj: str) -> bool:
+    """Make `obj` (an `object_id`) the one upload of job `job_id`, creating the row if needed.
+
+    False when the job belongs to another object, or fetch announced another `source` for it:
+    never two files in one job. True again for the same object (duplicate events).
+    """
+    condition = (
+        "attribute_not_exists(job_id) OR ((attribute_not_exists(#o) OR #o = :obj) "
+        "AND (attribute_not_exists(#src) OR #src = :src))"
+    )
+    sets = (
+        "#o = :obj",
+        "#src = :src",
+        "#s = if_not_exists(#s, :pending)",
+        "#c = if_not_exists(#c, :now)",
+    )
+    names = {"#o": "object", "#src": "source", "#c": "created_at"}
+    values = {":obj": obj, ":src": source, ":pending": PENDING, ":now": now()}
+    fields = {"updated_at": now()}
+    return (
+        _update(JOB_ITEM, job_id, fields, condition, sets=sets, names=names, values=values)
+        is not None
+    )
 
 
 def claim(job_id: str, fields: dict[str, Any]) -> bool:

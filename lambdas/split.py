@@ -3,7 +3,6 @@ and chunk rows, and one work message per chunk. Bad input ends the job FAILED, n
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -16,26 +15,48 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
 from lambdas.messages import work_item
-from upscaler.cloud_contract import JOB_ID, METADATA_FIELDS, UPLOAD_PREFIX, chunk_key, safe_stem
+from upscaler.cloud_contract import (
+    FETCHING,
+    METADATA_FIELDS,
+    PENDING,
+    chunk_key,
+    object_id,
+    object_job_id,
+    prefix_job_id,
+    safe_stem,
+)
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
-from upscaler.job import JobSpec, media_facts, prepare
+from upscaler.job import Prepared, media_facts, prepare
+from upscaler.job.budget import check_chunk_time, check_merge_scratch
 from upscaler.media.limits import Limits
 
 logger = Logger()
 
 
-def job_id_for(bucket: str, key: str, etag: str) -> str:
-    """`uploads/<job_id>/...` names its job; any other key gets a stable hash of the object."""
-    parts = key.split("/")
-    if len(parts) >= 3 and f"{parts[0]}/" == UPLOAD_PREFIX and JOB_ID.match(parts[1]):
-        return parts[1]
-    return hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()[:20]
+def job_for(bucket: str, key: str, version: str) -> str:
+    """The job of one uploaded object (`version`: its version id, or ETag when unversioned).
+
+    `uploads/<job_id>/<file>` names its job while that job is free or already this object's
+    (the id `submit` and fetch returned); any other object, e.g. a second file under the same
+    prefix, gets a job of its own, a hash of the object: one object, one job.
+    """
+    source, obj = aws.s3_uri(bucket, key), object_id(bucket, key, version)
+    named = prefix_job_id(key)
+    if named and jobs.own(named, source, obj):
+        jobs.set_status(named, PENDING, (FETCHING,))  # fetch's upload has landed
+        return named
+    derived = object_job_id(bucket, key, version)
+    if not jobs.own(derived, source, obj):
+        raise RuntimeError(f"job {derived} belongs to another object than {obj}")
+    return derived
 
 
 def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
-    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults."""
-    fields = {k: metadata.get(k) for k in METADATA_FIELDS}
-    return JobSpec.parse(fields, config.job_defaults()).to_dict()
+    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults.
+
+    A model/scale the endpoint does not serve is refused here, before any chunk exists.
+    """
+    return config.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
 
 
 def _check_size(size: int, limits: Limits) -> None:
@@ -55,15 +76,25 @@ def _check_disk(tmp: Path, size: int) -> None:
         )
 
 
-def split_object(bucket: str, key: str, etag: str) -> str | None:
+def _check_endpoint_time(prepared: Prepared, fields: dict[str, Any]) -> None:
+    """Refuse chunks the endpoint could not finish within the invocation timeout."""
+    instance = config.instance_type()
+    if instance is not None:
+        model, scale = fields["model"], fields["scale"]
+        timeout = config.invocation_timeout_s()
+        check_chunk_time(prepared.chunks, prepared.info, model, scale, instance, timeout)
+
+
+def split_object(bucket: str, key: str, version: str) -> str | None:
     """Split one uploaded object into a running job; return its job id (None if skipped)."""
-    job_id = job_id_for(bucket, key, etag)
     source = aws.s3_uri(bucket, key)
-    logger.append_keys(job_id=job_id, source=source)
+    logger.append_keys(source=source)
     head = aws.head(bucket, key)
     if head is None:
         logger.warning("object is gone; nothing to split")
         return None
+    job_id = job_for(bucket, key, version)
+    logger.append_keys(job_id=job_id)
     fields: dict[str, Any] = {
         "source": source,
         "name": safe_stem(key),
@@ -83,10 +114,12 @@ def split_object(bucket: str, key: str, etag: str) -> str | None:
             limits = Limits.from_env()
             _check_size(head["ContentLength"], limits)
             _check_disk(Path(tmp), head["ContentLength"])
+            check_merge_scratch(head["ContentLength"], fields["scale"], config.merge_scratch_mib())
             aws.download(source, local)
             prepared = prepare(
                 local, fields["scale"], config.chunk_seconds(), Path(tmp) / "chunks", limits
             )
+            _check_endpoint_time(prepared, fields)
         except UpscalerError as exc:
             reason = str(exc).replace(str(local), fields["name"] + local.suffix)
             logger.info("input refused", extra={"reason": reason})
@@ -121,7 +154,8 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, list[str]]:
     job_ids = []
     for record in event.records:
         obj = record.s3.get_object
-        job_id = split_object(record.s3.bucket.name, unquote_plus(obj.key), obj.etag)
+        version = obj.version_id or obj.etag
+        job_id = split_object(record.s3.bucket.name, unquote_plus(obj.key), version)
         if job_id:
             job_ids.append(job_id)
     return {"job_ids": job_ids}

@@ -51,8 +51,9 @@ DLQ_REASONS = {
     "sqs": "Invoked by an SQS event source mapping: a failing message goes to the source "
     "queue's dead-letter queue (redrive policy, alarmed); a function DLQ only applies to "
     "asynchronous invocations.",
-    "sync": "Invoked synchronously (upscaler submit), which reports the failure to the caller; "
-    "a function DLQ only applies to asynchronous invocations.",
+    "async": "Invoked asynchronously by upscaler submit without retries: the handler ends "
+    "every failure as a FAILED job row with its reason and the sweeper fails a job left "
+    "FETCHING, so a failed event carries nothing a DLQ would add.",
     "schedule": "Invoked every 15 minutes by an EventBridge schedule without retries; the next "
     "run repeats the same scan, so a failed event carries nothing worth keeping.",
 }

@@ -130,19 +130,24 @@ class Pipeline(Construct):
             Env.CHUNK_SECONDS: str(settings.chunk_seconds),
             Env.UPLOAD_PREFIX: UPLOAD_PREFIX,
             Env.INVOCATION_TIMEOUT_S: str(INFERENCE_TIMEOUT_S),
+            Env.INSTANCE_TYPE: settings.instance_type,
+            Env.MERGE_SCRATCH_MIB: str(self.sizes["merge"].ephemeral_mib),
             Env.LOG_LEVEL: settings.log_level,
             Env.POWERTOOLS_LOG_LEVEL: settings.log_level,
             # A plain upload gets the default model; split and fetch refuse what is not served.
             Env.DEFAULT_MODEL: settings.default_model,
             Env.DEFAULT_SCALE: str(settings.default_scale),
-            "SERVED_MODELS": json.dumps(endpoint.manifest, separators=(",", ":")),
+            Env.SERVED_MODELS: json.dumps(endpoint.manifest, separators=(",", ":")),
         }
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         self.roles: dict[str, iam.Role] = {}
 
-        # --- fetch: URL -> input bucket (invoked by `upscaler submit URL`) ---------------
-        self._function("fetch", env)
-        skip(self.functions["fetch"], "CKV_AWS_116", DLQ_REASONS["sync"])
+        # --- fetch: URL -> input bucket (invoked asynchronously by `upscaler submit URL`) --
+        # Its handler ends every failure as a FAILED job; a timeout would only repeat, so no
+        # retries (the sweeper fails a job left FETCHING).
+        fetch = self._function("fetch", env)
+        fetch.configure_async_invoke(retry_attempts=0)
+        skip(fetch, "CKV_AWS_116", DLQ_REASONS["async"])
         self._allow(
             "fetch",
             "WriteUploads",

@@ -93,6 +93,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
     from upscaler.job import JobSpec
+    from upscaler.media.filters import Picture
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
 
@@ -108,14 +109,26 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
     if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
         jobs = _plan_images(src, dst, args.scale)  # every limit, before the model loads
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
         frames = _upscale_images(jobs, dst if src.is_dir() else None, upscaler, show)
         seconds = time.perf_counter() - started
     else:
         output_format(dst)
         probed = probe_with_packets(src)  # bad input fails before the model loads
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
-        bar = _progress_bar(probed[0].video.frame_count, show)
+        video = probed[0].video
+        picture = Picture.choose(args.deinterlace, args.square_pixels, video)
+        if args.deinterlace == "auto" and picture.deinterlace != "off":
+            log.warning(
+                "interlaced video (field order %s, %.0f%% of sample frames combed): "
+                "deinterlacing with bwdif; --deinterlace off keeps the fields",
+                video.field_order, 100 * video.combed,
+            )  # fmt: skip
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
+        bar = _progress_bar(video.frame_count * picture.frames_per_frame, show)
         try:
             result = upscale_video(
                 src,
@@ -127,10 +140,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 batch=args.batch,
                 progress=bar.update,
                 probed=probed,
+                picture=picture,
             )
         finally:
             bar.close()
-        frames, seconds = result.frames, result.seconds
+        frames, seconds = result.frames * picture.frames_per_frame, result.seconds
         base.update(
             width=result.width,
             height=result.height,
@@ -212,6 +226,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
         f"{v.frame_rate} fps{' (VFR)' if v.vfr else ''}, {v.frame_count} frames, "
         f"time base {v.time_base}, rotation {v.rotation}"
     )
+    sar, dar = v.sample_aspect_ratio, v.display_aspect_ratio
+    print(
+        f"  shape: SAR {sar.numerator}:{sar.denominator}, "
+        f"DAR {dar.numerator}:{dar.denominator} ({float(dar):.3f})"
+    )
+    print(
+        f"  scan: {'interlaced' if v.interlaced else 'progressive'} (field order "
+        f"{v.field_order}, {v.interlaced_flags:.0%} of sample frames flagged interlaced, "
+        f"{v.combed:.0%} combed)"
+    )
     print("  colour: " + ", ".join(f"{k} {val}" for k, val in colour.items()))
     for s in [*info.audio, *info.subtitles, *info.other]:
         extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""
@@ -244,32 +268,50 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     width, height = _parse_size(args.size)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
     results = run_bench(
-        models, args.scale, width, height, args.batch, args.seconds, device=args.device
+        models,
+        args.scale,
+        width,
+        height,
+        args.batch,
+        args.seconds,
+        device=args.device,
+        runtimes=runtimes,
     )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        header = ("model", "size", "device", "model fps", "e2e fps", "e2e/model")
+        header = ("model", "size", "device", "runtime", "preset")
+        numbers = ("model fps", "e2e fps", "e2e/model", "model cpu", "e2e cpu")
         print(
-            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}"
-            + "".join(f"{h:>10}" for h in header[3:])
+            "".join(f"{h:<10}" for h in header)
+            + "".join(f"{h:>10}" for h in numbers)
+            + "  (cpu: CPU ms per frame, all threads)"
         )
         for r in results:
             print(
-                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.model_fps:>10.1f}"
-                f"{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model:<10}{r.size:<10}{r.device:<10}{r.runtime:<10}{r.preset:<10}"
+                f"{r.model_fps:>10.1f}{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model_cpu_ms:>10.1f}{r.end_to_end_cpu_ms:>10.1f}"
             )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if (args.dataset is None) == (args.clips is None):
+        raise InputError("eval needs exactly one of --dataset and --clips")
+    if args.clips is not None:
+        return _eval_clips(args)
     from upscaler.evaluate.quality import evaluate, evaluate_compressed
 
+    if args.crf is not None and len(args.crf) != 1:
+        raise InputError("--dataset takes one --crf; several CRFs are for --clips")
     if args.crf is None and not args.plain:
         result = evaluate(args.model, args.scale, args.dataset)
     else:
-        result = evaluate_compressed(args.model, args.scale, args.dataset, args.crf)
+        crf = args.crf[0] if args.crf else None
+        result = evaluate_compressed(args.model, args.scale, args.dataset, crf)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -283,6 +325,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"SSIM-Y {result['ssim_y']:.4f}{detail} ({len(result['images'])} images)"
         )
     return 0
+
+
+def _eval_clips(args: argparse.Namespace) -> int:
+    from upscaler.evaluate.footage import evaluate_footage, format_table
+
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    crfs = args.crf if args.crf is not None else [0, 23, 28]
+    result = evaluate_footage(models, args.scale, args.clips, crfs, args.frames)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def _crf_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        msg = f"CRF must be integers like 0,23,28, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if any(not 0 <= v <= 51 for v in values):
+        raise argparse.ArgumentTypeError(f"CRF must be within 0..51, not {text!r}")
+    return values
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -352,9 +415,18 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from upscaler.engine.onnx_runtime import RUNTIMES
+
     p.add_argument("--model", default="fast", help="model name or checkpoint path (default fast)")
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="CPU runtime: auto (the faster of torch and onnx, measured once), torch, onnx, "
+        "onnx-int8 (fast only)",
+    )
 
 
 def _tile_arg(text: str) -> int | None:
@@ -378,11 +450,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--crf", type=int, default=18, help="quality (0 = lossless, default 18)")
     p.add_argument("--codec", default="h264", help="h264 or h265 (default h264)")
-    p.add_argument("--preset", default="veryfast", help="x264/x265 preset (default veryfast)")
+    p.add_argument(
+        "--preset",
+        default="auto",
+        help="x264/x265 preset; auto (default): veryfast up to 480p, superfast to 720p, "
+        "ultrafast above, so the encoder keeps up with the model",
+    )
     p.add_argument("--tile", type=_tile_arg, default=None, help="auto, 0 (off) or tile size")
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
     p.add_argument("--work-dir", help="keep finished chunks here; re-run to resume")
+    p.add_argument(
+        "--deinterlace",
+        default="auto",
+        choices=("auto", "off", "frame", "field"),
+        help="auto (when the pictures show combing), off, frame (bwdif, one frame per "
+        "frame) or field (one frame per field: double rate)",
+    )
+    p.add_argument(
+        "--square-pixels",
+        action="store_true",
+        help="resample anamorphic video to square pixels at the same display aspect",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary")
     p.set_defaults(func=cmd_upscale, preload=_UPSCALE_MODULES)
 
@@ -411,18 +500,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seconds", type=float, default=3.0, help="model-only timing length")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtimes", default="auto", help="comma list of CPU runtimes to compare")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("eval", help="PSNR/SSIM on Y against a dataset (published protocol)")
-    p.add_argument("--model", default="fast")
+    p = sub.add_parser(
+        "eval", help="PSNR/SSIM on Y: a pair dataset (published protocol) or real-footage clips"
+    )
+    p.add_argument(
+        "--model", default="fast", help="model name or checkpoint; --clips: a,b,... (bicubic too)"
+    )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument(
         "--dataset",
-        required=True,
         help="folder of *_SRF_<s>_HR/LR.png pairs, or of plain HR .png images with --crf/--plain",
     )
-    p.add_argument("--crf", type=int, default=None, help="H.264-compress the bicubic LR at CRF")
+    p.add_argument(
+        "--clips",
+        help="folder of video clips: shrink, H.264 at each --crf, upscale; PSNR/SSIM/tPSNR-Y",
+    )
+    p.add_argument(
+        "--crf",
+        type=_crf_list,
+        default=None,
+        help="H.264 CRF of the LR (--clips: a list, default 0,23,28)",
+    )
+    p.add_argument("--frames", type=int, default=16, help="--clips: frames per clip (16)")
     p.add_argument("--plain", action="store_true", help="HR-only folder, clean bicubic LR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -10,20 +10,32 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
+import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from upscaler.cloud_contract import UPLOAD_PREFIX, Output, describe_row, job_key
+from upscaler.cloud_contract import (
+    DONE,
+    FAILED,
+    FETCHING,
+    UPLOAD_PREFIX,
+    Output,
+    describe_row,
+    fetching_row,
+    job_key,
+)
 from upscaler.errors import InputError, UpscalerError
-from upscaler.job import JobSpec
+from upscaler.job import JobSpec, check_served, parse_served
 
 OUTPUT_KEYS = {
     "input_bucket": Output.INPUT_BUCKET,
     "job_table": Output.JOB_TABLE,
     "fetch_function": Output.FETCH_FUNCTION,
     "upload_prefix": Output.UPLOAD_PREFIX,
-    "served_models": "ServedModels",
+    "served_models": Output.SERVED_MODELS,
 }
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -53,53 +65,114 @@ def stack_resources(args: argparse.Namespace) -> dict[str, str]:
     return names  # type: ignore[return-value]
 
 
-def check_served(served: str | None, model: str, scale: int) -> None:
-    """Refuse, before any upload, a model the stack's endpoint does not serve (its manifest,
-    the `ServedModels` output); no manifest known (explicit names): split checks."""
-    manifest = json.loads(served) if served else None
-    if manifest is not None and int(scale) not in manifest.get(model, ()):
-        listing = ", ".join(f"{n} x{'/x'.join(map(str, s))}" for n, s in manifest.items())
-        raise InputError(f"the endpoint does not serve {model} x{scale}; it serves: {listing}")
-
-
 def submit(args: argparse.Namespace) -> dict[str, Any]:
-    """Upload a local file, or ask the fetch Lambda to pull a URL; return the job id."""
-    JobSpec.parse({"model": args.model, "scale": args.scale, "crf": args.crf})
+    """Upload a local file, or hand a URL to the fetch Lambda; return the job id at once."""
+    spec = JobSpec.parse({"model": args.model, "scale": args.scale, "crf": args.crf})
     names = stack_resources(args)
-    check_served(names.get("served_models"), args.model, args.scale)
+    if names.get("served_models"):
+        try:
+            check_served(spec, parse_served(names["served_models"]))
+        except ValueError as exc:
+            raise UpscalerError(f"stack output {Output.SERVED_MODELS}: {exc}") from None
     job_id = uuid.uuid4().hex[:20]
     source = args.source
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
-        payload = {"url": source, "job_id": job_id, "model": args.model, "scale": args.scale}
+        result = _fetch(names, job_id, source, spec)
+    else:
+        result = _upload(names, job_id, Path(source), spec)
+    if args.wait:
+        return follow(_table(names), job_id, args.interval)
+    return result
+
+
+def _fetch(names: dict[str, str], job_id: str, url: str, spec: JobSpec) -> dict[str, Any]:
+    """Record the job FETCHING, then invoke fetch asynchronously (a long download is never
+    timed out, and never run twice, by the SDK's read timeout and retries)."""
+    table = _table(names)
+    table.put_item(
+        Item=fetching_row(job_id, url, _now()), ConditionExpression="attribute_not_exists(job_id)"
+    )
+    payload = {"url": url, "job_id": job_id, "model": spec.model, "scale": spec.scale}
+    try:
         response = (
             _boto3()
             .client("lambda")
-            .invoke(FunctionName=names["fetch_function"], Payload=json.dumps(payload).encode())
+            .invoke(
+                FunctionName=names["fetch_function"],
+                InvocationType="Event",
+                Payload=json.dumps(payload).encode(),
+            )
         )
-        result = json.loads(response["Payload"].read() or b"{}")
-        if result.get("status") == "FAILED":
-            raise InputError(f"fetch refused {source}: {result.get('reason')}")
-        return {"job_id": result.get("job_id", job_id), "status": result.get("status")}
-    path = Path(source)
+        if response["StatusCode"] != 202:  # Lambda's answer to an accepted async invocation
+            raise RuntimeError(f"status {response['StatusCode']} instead of 202")
+    except Exception as exc:
+        reason = f"cannot invoke {names['fetch_function']}: {exc}"
+        table.update_item(
+            Key=job_key(job_id),
+            UpdateExpression="SET #s = :failed, reason = :reason",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":failed": FAILED, ":reason": reason},
+        )
+        raise UpscalerError(reason) from None
+    return {"job_id": job_id, "status": FETCHING, "source_url": url}
+
+
+def _upload(names: dict[str, str], job_id: str, path: Path, spec: JobSpec) -> dict[str, Any]:
     if not path.is_file():
-        raise InputError(f"{source}: no such file (or give an http(s) URL)")
+        raise InputError(f"{path}: no such file (or give an http(s) URL)")
     name = SAFE_NAME.sub("_", path.name).lstrip(".-") or "video.mp4"
     key = f"{names['upload_prefix']}{job_id}/{name}"
-    metadata = {"model": args.model, "scale": str(args.scale), "crf": str(args.crf)}
+    metadata = {"model": spec.model, "scale": str(spec.scale), "crf": str(spec.crf)}
     _boto3().client("s3").upload_file(
         str(path), names["input_bucket"], key, ExtraArgs={"Metadata": metadata}
     )
     return {"job_id": job_id, "status": "UPLOADED", "source": f"s3://{names['input_bucket']}/{key}"}
 
 
-def status(args: argparse.Namespace) -> dict[str, Any]:
-    """The job row from the job table, with `chunks_done` counted."""
-    names = stack_resources(args)
-    table = _boto3().resource("dynamodb").Table(names["job_table"])
-    item = table.get_item(Key=job_key(args.job_id), ConsistentRead=True)
+def _table(names: dict[str, str]) -> Any:
+    return _boto3().resource("dynamodb").Table(names["job_table"])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _row(table: Any, job_id: str) -> dict[str, Any]:
+    item = table.get_item(Key=job_key(job_id), ConsistentRead=True)
     if "Item" not in item:
-        raise InputError(f"no job {args.job_id!r} in {names['job_table']}")
+        raise InputError(f"no job {job_id!r} in {table.name}")
     return describe_row(item["Item"])
+
+
+def follow(table: Any, job_id: str, interval: float) -> dict[str, Any]:
+    """Poll the job until it is DONE or FAILED, printing each change of progress to stderr.
+
+    Returns the DONE row; a FAILED job raises with its reason.
+    """
+    shown = None
+    while True:
+        row = _row(table, job_id)
+        line = f"{job_id}: {row['status']}"
+        if row.get("chunk_count"):
+            line += f" ({row['chunks_done']}/{row['chunk_count']} chunks)"
+        elif row.get("fetched_bytes"):
+            line += f" ({row['fetched_bytes'] / 1e6:.1f} MB downloaded)"
+        if line != shown:
+            print(line, file=sys.stderr, flush=True)
+            shown = line
+        if row["status"] == FAILED:
+            raise UpscalerError(f"job {job_id} failed: {row.get('reason', 'no reason recorded')}")
+        if row["status"] == DONE:
+            return row
+        time.sleep(interval)
+
+
+def status(args: argparse.Namespace) -> dict[str, Any]:
+    """The job row from the job table, with `chunks_done` counted (`--wait`: until it ends)."""
+    table = _table(stack_resources(args))
+    if args.wait:
+        return follow(table, args.job_id, args.interval)
+    return _row(table, args.job_id)
 
 
 def _print(result: dict[str, Any]) -> int:
@@ -123,6 +196,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument("job_id")
             p.set_defaults(func=lambda a: _print(status(a)))
+        p.add_argument("--wait", action="store_true", help="follow the job until it ends")
+        p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
         p.add_argument("--stack", default="Upscaler", help="CloudFormation stack name")
         for key in OUTPUT_KEYS:
             p.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None)

@@ -16,6 +16,7 @@ Object layout:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from decimal import Decimal
 from pathlib import PurePosixPath
@@ -80,6 +81,24 @@ def output_tmp_key(key: str) -> str:
     return f"{OUTPUT_TMP_PREFIX}{key}"
 
 
+def prefix_job_id(key: str) -> str | None:
+    """The `<job_id>` of `uploads/<job_id>/<file>` (the id `submit` and fetch chose), if any."""
+    parts = key.split("/")
+    if len(parts) >= 3 and f"{parts[0]}/" == UPLOAD_PREFIX and JOB_ID.match(parts[1]):
+        return parts[1]
+    return None
+
+
+def object_id(bucket: str, key: str, version: str) -> str:
+    """One uploaded object: its key and its version id (or, unversioned, its ETag)."""
+    return f"s3://{bucket}/{key}#{version}"
+
+
+def object_job_id(bucket: str, key: str, version: str) -> str:
+    """The job of one object whose key names no free job: a stable hash of the object."""
+    return hashlib.sha256(object_id(bucket, key, version).encode()).hexdigest()[:20]
+
+
 def safe_stem(key: str) -> str:
     """A file-name stem safe for S3 keys and local paths."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(key).stem).strip("._")
@@ -113,11 +132,17 @@ class Env:
     CHUNK_SECONDS = "CHUNK_SECONDS"
     UPLOAD_PREFIX = "UPLOAD_PREFIX"
     INVOCATION_TIMEOUT_S = "INVOCATION_TIMEOUT_S"
+    #: The endpoint's instance type and merge's /tmp size: split's estimates (fail before paying).
+    INSTANCE_TYPE = "INSTANCE_TYPE"
+    MERGE_SCRATCH_MIB = "MERGE_SCRATCH_MIB"
     STALE_AFTER_S = "STALE_AFTER_S"
     FETCH_MAX_BYTES = "FETCH_MAX_BYTES"
     FETCH_MAX_SECONDS = "FETCH_MAX_SECONDS"
+    #: The model and scale of an upload whose metadata names none.
     DEFAULT_MODEL = "DEFAULT_MODEL"
     DEFAULT_SCALE = "DEFAULT_SCALE"
+    #: What the endpoint serves, JSON {"model": [scales]}: split refuses anything else.
+    SERVED_MODELS = "SERVED_MODELS"
     CODEC = "CODEC"
     CRF = "CRF"
     PRESET = "PRESET"
@@ -142,10 +167,13 @@ class Output:
     OUTPUT_BUCKET = "OutputBucketName"
     JOB_TABLE = "JobTableName"
     FETCH_FUNCTION = "FetchFunctionName"
+    #: The SERVED_MODELS JSON: `upscaler submit` refuses what is not served before uploading.
+    SERVED_MODELS = "ServedModels"
 
 
 # --- job states -------------------------------------------------------------------------
-PENDING, SPLIT, RUNNING, MERGING, DONE, FAILED = (
+FETCHING, PENDING, SPLIT, RUNNING, MERGING, DONE, FAILED = (
+    "FETCHING",
     "PENDING",
     "SPLIT",
     "RUNNING",
@@ -156,7 +184,7 @@ PENDING, SPLIT, RUNNING, MERGING, DONE, FAILED = (
 #: A chunk's state between dispatch and its endpoint notification.
 DISPATCHED = "DISPATCHED"
 FINISHED = (DONE, FAILED)
-UNFINISHED = (PENDING, SPLIT, RUNNING, MERGING)
+UNFINISHED = (FETCHING, PENDING, SPLIT, RUNNING, MERGING)
 
 
 # --- job table row schema ---------------------------------------------------------------
@@ -165,6 +193,7 @@ PARTITION_KEY, SORT_KEY = "job_id", "item"
 #: The sort key of the job row; chunk rows use `chunk_item(index)`.
 JOB_ITEM = "JOB"
 # The job row holds, besides the keys, `status`, `created_at` and `updated_at`:
+#   owner:   object (`object_id` of the one upload the job belongs to; set once)
 #   split:   source, name, source_bytes, model, scale, codec, crf, preset, chunk_count, media
 #   fetch:   source_url
 #   collect: done (a number set of finished chunk indices), merge_enqueued
@@ -182,6 +211,17 @@ def chunk_item(index: int) -> str:
 def job_key(job_id: str) -> dict[str, str]:
     """The table key of a job row."""
     return {PARTITION_KEY: job_id, SORT_KEY: JOB_ITEM}
+
+
+def fetching_row(job_id: str, url: str, at: str) -> dict[str, Any]:
+    """The job row `upscaler submit URL` writes before it invokes fetch (ISO time `at`)."""
+    return {
+        **job_key(job_id),
+        "status": FETCHING,
+        "source_url": url,
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 def from_dynamo(value: Any) -> Any:

@@ -41,6 +41,8 @@ HANDLER_ENV = (
     "POWERTOOLS_SERVICE_NAME",
     "LOG_LEVEL",
     "CHUNK_SECONDS",
+    "INSTANCE_TYPE",
+    "MERGE_SCRATCH_MIB",
 )
 # cfn-lint warnings that are accepted, each for a documented reason (docs/AWS.md):
 # W3005: aws-cdk-lib gives each function an explicit DependsOn on its role although the function
@@ -415,6 +417,7 @@ def test_pipeline_functions_share_the_slim_image_with_their_handler_and_sizing(s
         assert set(HANDLER_ENV) <= set(env), name
         assert env["MAX_CHUNK_ATTEMPTS"] == "3" and env["CHUNK_SECONDS"] == "10"
         assert env["ENDPOINT_NAME"] == "upscaler-endpoint"
+        assert (env["INSTANCE_TYPE"], env["MERGE_SCRATCH_MIB"]) == ("ml.g4dn.xlarge", "10240")
     for name in ("split", "merge"):
         p = functions[ids[name]]
         assert p["MemorySize"] == DEFAULTS["media_memory_mb"]

@@ -16,10 +16,17 @@ import pytest
 
 from lambdas import ssrf
 from lambdas.merge import output_key
-from lambdas.split import job_id_for
 from lambdas.ssrf import UnsafeURLError, UrlGuard, open_url
 from tests.clips import ClipSpec, make_clip
-from upscaler.cloud_contract import JOB_ID, chunk_key, request_key, safe_stem, upscaled_key
+from upscaler.cloud_contract import (
+    JOB_ID,
+    chunk_key,
+    object_job_id,
+    prefix_job_id,
+    request_key,
+    safe_stem,
+    upscaled_key,
+)
 from upscaler.engine import video
 from upscaler.engine.runner import Upscaler
 from upscaler.errors import InputError, LimitExceededError
@@ -137,7 +144,7 @@ NASTY_KEYS = [
 
 @pytest.mark.parametrize("key", NASTY_KEYS)
 def test_keys_built_from_uploads_stay_under_the_job_prefix(key):
-    job_id = job_id_for("input", key, "etag")
+    job_id = prefix_job_id(key) or object_job_id("input", key, "etag")
     assert JOB_ID.match(job_id), job_id
     name = safe_stem(key)
     # no separators, never hidden or "..": a leading dash is harmless (no shell anywhere)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from upscaler.errors import InputError, OutputError
-from upscaler.job import JobSpec
+from upscaler.job import JobSpec, check_served, parse_served
 
 DEFAULTS = {"model": "fast", "scale": "2", "codec": "h264", "crf": "18", "preset": "veryfast"}
 
@@ -58,3 +58,26 @@ def test_a_spec_built_directly_is_validated_too():
         JobSpec("fast", 5)
     with pytest.raises(OutputError):
         JobSpec("fast", 2, crf=-1)
+
+
+SERVED = '{"esrgan-lite": [4], "esrgan-lite-gan": [4], "fast": [2, 4], "compact": [4, 2]}'
+
+
+def test_served_models_parse_and_refusals_list_what_is_served():
+    served = parse_served(SERVED)
+    assert served["compact"] == (2, 4)
+    check_served(JobSpec("fast", 4), served)
+    with pytest.raises(InputError) as info:
+        check_served(JobSpec("fast", 3), served)
+    assert str(info.value) == (
+        "fast x3 is not served by this endpoint; it serves compact x2/x4, esrgan-lite x4, "
+        "esrgan-lite-gan x4, fast x2/x4"
+    )
+    with pytest.raises(InputError, match="bicubic x2 is not served"):
+        check_served(JobSpec("bicubic", 2), served)
+
+
+@pytest.mark.parametrize("text", ["", "[]", "{}", '{"fast": 2}', '{"fast": [5]}', '{"fast": []}'])
+def test_malformed_served_models_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_served(text)

@@ -22,6 +22,7 @@ from upscaler.engine.runner import Upscaler
 from upscaler.errors import MediaError
 from upscaler.job import check_output_limits, finish, prepare, verify_chunk
 from upscaler.media.chunks import ChunkSpec
+from upscaler.media.filters import Picture
 from upscaler.media.limits import Limits
 from upscaler.media.merge import output_format
 from upscaler.media.probe import MediaInfo, PacketIndex, probe_with_packets
@@ -96,10 +97,12 @@ def upscale_video(
     progress: Progress | None = None,
     limits: Limits | None = None,
     probed: tuple[MediaInfo, PacketIndex] | None = None,
+    picture: Picture | None = None,
 ) -> VideoResult:
     """Upscale `source` into `output` (written atomically). See the module docstring.
 
-    `probed` is `probe_with_packets(source)` when the caller already has it.
+    `probed` is `probe_with_packets(source)` when the caller already has it; `picture` is
+    the decode-side treatment (deinterlace, square pixels), part of the resume fingerprint.
     """
     source, output = Path(source), Path(output)
     settings = settings or EncodeSettings()
@@ -109,6 +112,9 @@ def upscale_video(
     info, packets = probed or probe_with_packets(source, limits)
     check_output_limits(info, upscaler.scale, limits)
     fingerprint = _fingerprint(source, upscaler, settings, chunk_seconds)
+    if picture is not None and picture.active:
+        fingerprint += f"-{picture}"
+    per_frame = picture.frames_per_frame if picture else 1  # 2 for field-rate deinterlacing
     temp = None if work_dir else tempfile.TemporaryDirectory(prefix="upscaler-")
     work = Path(work_dir or temp.name)  # type: ignore[union-attr]
     try:
@@ -122,11 +128,13 @@ def upscale_video(
             if dst.is_file():
                 reused += 1
                 if progress:
-                    progress(chunk.frame_count)
+                    progress(chunk.frame_count * per_frame)
             else:
-                result = upscale_chunk(src, dst, upscaler, settings, batch, progress, limits)
+                result = upscale_chunk(
+                    src, dst, upscaler, settings, batch, progress, limits, picture
+                )
                 try:
-                    verify_chunk(chunk.index, result.frames, chunk.frame_count)
+                    verify_chunk(chunk.index, result.frames, chunk.frame_count * per_frame)
                 except MediaError:
                     dst.unlink()
                     raise
@@ -138,14 +146,14 @@ def upscale_video(
             source,
             output,
             rotation=info.video.rotation,
-            frame_count=info.video.frame_count,
+            frame_count=info.video.frame_count * per_frame,
             limits=limits,
         )
     finally:
         if temp is not None:
             temp.cleanup()
     return VideoResult(
-        frames=info.video.frame_count,
+        frames=info.video.frame_count * per_frame,
         seconds=time.perf_counter() - started,
         chunks=len(chunks),
         chunks_reused=reused,

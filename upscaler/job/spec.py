@@ -7,6 +7,7 @@ accepts is accepted by all of them and refused with the same words.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -89,3 +90,38 @@ class JobSpec:
 def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The fields that carry a value ("" and None mean: not given)."""
     return {k: v for k, v in fields.items() if v is not None and v != ""}
+
+
+def parse_served(text: str) -> dict[str, tuple[int, ...]]:
+    """`{"model": [scales]}` (the SERVED_MODELS value) -> model -> sorted scales.
+
+    ValueError with the reason for anything else: it is a deployment's mistake, not a user's.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError('expected a non-empty {"model": [scales]} object')
+    served = {}
+    for model, scales in data.items():
+        if not isinstance(scales, list) or not scales or not set(scales) <= set(SCALES):
+            raise ValueError(f"model {model!r}: scales must be a non-empty list from {SCALES}")
+        served[str(model)] = tuple(sorted(set(scales)))
+    return served
+
+
+def describe_served(served: Mapping[str, tuple[int, ...]]) -> str:
+    """`compact x2/x4, esrgan-lite x4` (a refusal lists what is served)."""
+    return ", ".join(
+        f"{model} " + "/".join(f"x{s}" for s in scales) for model, scales in sorted(served.items())
+    )
+
+
+def check_served(spec: JobSpec, served: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuse a job for a model/scale the endpoint does not serve, before any work."""
+    if spec.scale not in served.get(spec.model, ()):
+        raise InputError(
+            f"{spec.model} x{spec.scale} is not served by this endpoint; "
+            f"it serves {describe_served(served)}"
+        )
