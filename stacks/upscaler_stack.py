@@ -97,7 +97,7 @@ class UpscalerStack(cdk.Stack):
             "AlarmTopicArn": self.pipeline.alarm_topic.topic_arn,
             "DatasetQueueUrl": self.dataset.queue.queue_url,
             # What the endpoint serves ({model: [scales]}); `upscaler submit` checks against it.
-            "ServedModels": json.dumps(self.endpoint.manifest, separators=(",", ":")),
+            Output.SERVED_MODELS: json.dumps(self.endpoint.manifest, separators=(",", ":")),
             "DefaultModel": settings.default_model,
             "DefaultScale": str(settings.default_scale),
             "TrainingRoleArn": self.training.role.role_arn,

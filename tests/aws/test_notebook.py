@@ -114,6 +114,7 @@ def moto_env(monkeypatch, tmp_path):
         yield boto3.Session()
     finally:
         requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # moto's state is per process
         server.stop()
 
 

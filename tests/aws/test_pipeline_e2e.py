@@ -65,11 +65,6 @@ def test_plain_upload_gets_the_default_model(tiny_clip, tmp_path):
     assert probe(out).video.width == 256
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split's check against SERVED_MODELS comes with the job layer (issue 15, jobs part); "
-    "until then the endpoint refuses the chunk and the job fails after dispatch",
-)
 def test_model_not_served_fails_at_split(tiny_clip, tmp_path):
     job = run_local(tiny_clip, tmp_path / "none.mp4", model="esrgan-lite", scale=2)
     assert job["status"] == jobs.FAILED
