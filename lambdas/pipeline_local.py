@@ -38,7 +38,7 @@ from lambdas.local_endpoint import (
     load_inference,
 )
 from lambdas.local_stack import REGION, Function, LocalStack
-from upscaler.cloud_contract import upload_key
+from upscaler.cloud_contract import Env, upload_key
 
 __all__ = [
     "CONTEXT",
@@ -59,8 +59,6 @@ CONTEXT = SimpleNamespace(
 )
 Handler = Callable[[dict[str, Any], Any], Any]
 logger = logging.getLogger(__name__)
-#: Queues of the pipeline proper (the dataset builder's are created too, but not driven here).
-PIPELINE = ("split", "dispatch", "collect", "merge")
 
 
 @dataclass
@@ -88,12 +86,12 @@ class Pipeline:
         names = [
             k
             for k in split
-            if k.endswith(("_BUCKET", "_TABLE", "_QUEUE_URL")) or k == "ENDPOINT_NAME"
+            if k.endswith(("_BUCKET", "_TABLE", "_QUEUE_URL")) or k == Env.ENDPOINT_NAME
         ]
         self.env = {
             "AWS_DEFAULT_REGION": REGION,
             **{k: split[k] for k in names},
-            "ALLOWED_BUCKETS": config.env["ALLOWED_BUCKETS"],
+            Env.ALLOWED_BUCKETS: config.env[Env.ALLOWED_BUCKETS],
         }
         return self
 
@@ -258,7 +256,7 @@ def run_local(
     credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     with environment(**credentials, AWS_DEFAULT_REGION=REGION), mock_aws():
         started = time.perf_counter()
-        overrides = {"CHUNK_SECONDS": str(chunk_seconds)} if chunk_seconds else {}
+        overrides = {Env.CHUNK_SECONDS: str(chunk_seconds)} if chunk_seconds else {}
         pipeline = Pipeline(context=context or {}, exact=True, overrides=overrides).create()
         endpoint = pipeline.endpoint()
         try:
