@@ -5,6 +5,7 @@ on stderr at most and never a traceback."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import av
 import pytest
@@ -12,8 +13,9 @@ import pytest
 from tests.clips import ClipSpec, frame_times_of, make_clip
 from tests.formats import CHAPTERS, FAMILIES, TAGS, make_family_clip, make_tagged_clip
 from upscaler import cli
+from upscaler.media.chunks import plan_chunks
 from upscaler.media.limits import Limits
-from upscaler.media.probe import probe
+from upscaler.media.probe import probe, probe_with_packets
 
 BIG = Limits(max_input_pixels=1 << 40)
 
@@ -119,3 +121,19 @@ def test_metadata_is_carried(suffix, tmp_path, capsys, caplog):
         assert video_tags["timecode"] == "01:00:00:00"
     else:
         assert "timecode is not carried into MP4/MOV" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "chunks"),
+    [("dvd-mpeg2-ps-ac3", 1), ("xvid-avi-mp3", 1), ("ts-mpeg2-interlaced-ac3", 3)],
+)
+def test_chunks_start_only_where_a_gop_closes(name, chunks, tmp_path, capsys):
+    """Open GOPs (DVD, Xvid: B-frames after a keyframe shown before it) are not cut at, so
+    no chunk loses frames it cannot decode; closed ones are."""
+    fam = replace(FAMILIES[name], frames=18, options={**FAMILIES[name].options, "g": "6"})
+    src, out = make_family_clip(tmp_path / f"long{fam.suffix}", fam), tmp_path / "out.mkv"
+    info, packets = probe_with_packets(src)
+    assert len(plan_chunks(info, packets, seconds=0.2)) == chunks
+    args = ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2"]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert probe(out, BIG).video.frame_count == 18

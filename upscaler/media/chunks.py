@@ -44,17 +44,29 @@ class ChunkSpec:
         return f"chunk_{self.index:05d}.mp4"
 
 
+def clean_cuts(packets: PacketIndex) -> np.ndarray:
+    """Keyframes a chunk can start at: no packet after it (in decode order) is shown before
+    it. An open GOP (DVD MPEG-2, Xvid, broadcast H.264) follows its keyframe with B-frames
+    that are shown earlier and predicted from the previous GOP; a chunk starting there could
+    not decode them, so such keyframes are not cut at."""
+    later_min = np.full(len(packets), np.iinfo(np.int64).max, np.int64)
+    if len(packets) > 1:
+        later_min[:-1] = np.minimum.accumulate(packets.pts[::-1])[::-1][1:]
+    return packets.keyframe & (later_min > packets.pts)
+
+
 def plan_chunks(
     info: MediaInfo, packets: PacketIndex, seconds: float = 10.0, limits: Limits | None = None
 ) -> list[ChunkSpec]:
-    """Cut the packet index into chunks of about `seconds` each, starting at keyframes."""
+    """Cut the packet index into chunks of about `seconds` each, starting at keyframes that
+    close their GOP (`clean_cuts`; a video with open GOPs only is one chunk)."""
     limits = limits or Limits.from_env()
     if not packets.keyframe[0]:
         raise InputError(f"{info.path}: the video does not start with a keyframe")
     tb = info.video.time_base
     step = max(1, int(seconds / tb)) if seconds > 0 else 1 << 62
     starts = [0]
-    for i in np.flatnonzero(packets.keyframe)[1:]:
+    for i in np.flatnonzero(clean_cuts(packets))[1:]:
         if packets.pts[i] - packets.pts[starts[-1]] >= step:
             starts.append(int(i))
     if len(starts) > limits.max_chunks:
