@@ -124,16 +124,32 @@ def test_metadata_is_carried(suffix, tmp_path, capsys, caplog):
 
 
 @pytest.mark.parametrize(
-    ("name", "chunks"),
-    [("dvd-mpeg2-ps-ac3", 1), ("xvid-avi-mp3", 1), ("ts-mpeg2-interlaced-ac3", 3)],
+    ("name", "open_gop"),
+    [("dvd-mpeg2-ps-ac3", True), ("xvid-avi-mp3", True), ("ts-mpeg2-interlaced-ac3", False)],
 )
-def test_chunks_start_only_where_a_gop_closes(name, chunks, tmp_path, capsys):
-    """Open GOPs (DVD, Xvid: B-frames after a keyframe shown before it) are not cut at, so
-    no chunk loses frames it cannot decode; closed ones are."""
+def test_open_gops_cut_into_chunks_lose_no_frame(name, open_gop, tmp_path, capsys):
+    """Open GOPs (DVD, Xvid): the B-frames after a keyframe are shown before it and predicted
+    from the previous GOP, so they go with the previous chunk, which carries the keyframe as a
+    reference and drops it from its output."""
     fam = replace(FAMILIES[name], frames=18, options={**FAMILIES[name].options, "g": "6"})
     src, out = make_family_clip(tmp_path / f"long{fam.suffix}", fam), tmp_path / "out.mkv"
     info, packets = probe_with_packets(src)
-    assert len(plan_chunks(info, packets, seconds=0.2)) == chunks
+    chunks = plan_chunks(info, packets, seconds=0.2)
+    assert len(chunks) >= 3 and sum(c.frame_count for c in chunks) == 18
+    assert any(c.packets > c.frame_count for c in chunks) == open_gop
     args = ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2"]
     assert cli.main(args) == 0, capsys.readouterr().err
     assert probe(out, BIG).video.frame_count == 18
+    assert frame_times_of(out) == pytest.approx(frame_times_of(src), abs=0.0006)
+
+
+def test_field_rate_across_open_gop_chunks(tmp_path, capsys):
+    """Each chunk's last frame gives two fields too, at distinct times, whatever bwdif knows
+    of its duration."""
+    fam = replace(FAMILIES["xvid-avi-mp3"], frames=18, options={"bf": "2", "g": "6"})
+    src, out = make_family_clip(tmp_path / "long.avi", fam), tmp_path / "out.mp4"
+    args = ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2",
+            "--deinterlace", "field"]  # fmt: skip
+    assert cli.main(args) == 0, capsys.readouterr().err
+    expected = [t + half for t in frame_times_of(src) for half in (0, 0.02)]
+    assert frame_times_of(out) == pytest.approx(expected, abs=1e-6)
