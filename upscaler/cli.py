@@ -92,23 +92,26 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.engine.image import IMAGE_SUFFIXES
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
+    from upscaler.job import JobSpec
     from upscaler.media.filters import Picture
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
-    from upscaler.media.writer import EncodeSettings
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise InputError(f"{src}: no such file or directory")
     if src.resolve() == dst.resolve():
         raise OutputError("the output must not overwrite the input")
-    settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    fields = {"model": args.model, "scale": args.scale, "codec": args.codec, "crf": args.crf}
+    spec = JobSpec.parse({**fields, "preset": args.preset}, checkpoint_paths=True)
     show = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
     if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
         jobs = _plan_images(src, dst, args.scale)  # every limit, before the model loads
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
         frames = _upscale_images(jobs, dst if src.is_dir() else None, upscaler, show)
         seconds = time.perf_counter() - started
     else:
@@ -122,14 +125,16 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 "deinterlacing with bwdif; --deinterlace off keeps the fields",
                 video.field_order, 100 * video.combed,
             )  # fmt: skip
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
         bar = _progress_bar(video.frame_count * picture.frames_per_frame, show)
         try:
             result = upscale_video(
                 src,
                 dst,
                 upscaler,
-                settings,
+                spec.settings,
                 work_dir=args.work_dir,
                 chunk_seconds=args.chunk_seconds,
                 batch=args.batch,
@@ -263,32 +268,50 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     width, height = _parse_size(args.size)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
     results = run_bench(
-        models, args.scale, width, height, args.batch, args.seconds, device=args.device
+        models,
+        args.scale,
+        width,
+        height,
+        args.batch,
+        args.seconds,
+        device=args.device,
+        runtimes=runtimes,
     )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        header = ("model", "size", "device", "model fps", "e2e fps", "e2e/model")
+        header = ("model", "size", "device", "runtime", "preset")
+        numbers = ("model fps", "e2e fps", "e2e/model", "model cpu", "e2e cpu")
         print(
-            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}"
-            + "".join(f"{h:>10}" for h in header[3:])
+            "".join(f"{h:<10}" for h in header)
+            + "".join(f"{h:>10}" for h in numbers)
+            + "  (cpu: CPU ms per frame, all threads)"
         )
         for r in results:
             print(
-                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.model_fps:>10.1f}"
-                f"{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model:<10}{r.size:<10}{r.device:<10}{r.runtime:<10}{r.preset:<10}"
+                f"{r.model_fps:>10.1f}{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model_cpu_ms:>10.1f}{r.end_to_end_cpu_ms:>10.1f}"
             )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if (args.dataset is None) == (args.clips is None):
+        raise InputError("eval needs exactly one of --dataset and --clips")
+    if args.clips is not None:
+        return _eval_clips(args)
     from upscaler.evaluate.quality import evaluate, evaluate_compressed
 
+    if args.crf is not None and len(args.crf) != 1:
+        raise InputError("--dataset takes one --crf; several CRFs are for --clips")
     if args.crf is None and not args.plain:
         result = evaluate(args.model, args.scale, args.dataset)
     else:
-        result = evaluate_compressed(args.model, args.scale, args.dataset, args.crf)
+        crf = args.crf[0] if args.crf else None
+        result = evaluate_compressed(args.model, args.scale, args.dataset, crf)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -304,6 +327,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_clips(args: argparse.Namespace) -> int:
+    from upscaler.evaluate.footage import evaluate_footage, format_table
+
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    crfs = args.crf if args.crf is not None else [0, 23, 28]
+    result = evaluate_footage(models, args.scale, args.clips, crfs, args.frames)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def _crf_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        msg = f"CRF must be integers like 0,23,28, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if any(not 0 <= v <= 51 for v in values):
+        raise argparse.ArgumentTypeError(f"CRF must be within 0..51, not {text!r}")
+    return values
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from upscaler.train.__main__ import parse
     from upscaler.train.loop import train
@@ -316,6 +360,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from upscaler.models.registry import available_models, shipped_weights_path
 
+    if args.file:
+        return _describe_model_file(args.file, args.json)
     for name, spec in sorted(available_models().items()):
         shipped = [f"x{s}" for s in spec.scales if shipped_weights_path(name, s)]
         weights = (
@@ -330,6 +376,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_model_file(path: str, as_json: bool) -> int:
+    """`models --file`: what a checkpoint or community model file holds."""
+    from dataclasses import asdict
+
+    from upscaler.models.registry import build_from_file
+
+    model = build_from_file(path)
+    info = getattr(model, "info", None)
+    if info is not None:
+        facts = {**asdict(info), "colour": info.colour, "source": "community (spandrel)"}
+    else:
+        facts = {
+            "architecture": type(model).__name__,
+            "scale": model.scale,
+            "params": sum(p.numel() for p in model.parameters()),
+            "colour": "luma (Y)" if model.channels == "y" else "RGB (made with the video's matrix)",
+            "source": "upscaler checkpoint",
+        }
+    if as_json:
+        print(json.dumps({"file": path, **facts}))
+    else:
+        print(f"{path}: {facts['architecture']} x{facts['scale']}, {facts['params']:,} params")
+        for key, value in facts.items():
+            if key not in ("architecture", "scale", "params"):
+                print(f"  {key}: {value}")
+    return 0
+
+
 def _parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -341,9 +415,18 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from upscaler.engine.onnx_runtime import RUNTIMES
+
     p.add_argument("--model", default="fast", help="model name or checkpoint path (default fast)")
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="CPU runtime: auto (the faster of torch and onnx, measured once), torch, onnx, "
+        "onnx-int8 (fast only)",
+    )
 
 
 def _tile_arg(text: str) -> int | None:
@@ -367,7 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--crf", type=int, default=18, help="quality (0 = lossless, default 18)")
     p.add_argument("--codec", default="h264", help="h264 or h265 (default h264)")
-    p.add_argument("--preset", default="veryfast", help="x264/x265 preset (default veryfast)")
+    p.add_argument(
+        "--preset",
+        default="auto",
+        help="x264/x265 preset; auto (default): veryfast up to 480p, superfast to 720p, "
+        "ultrafast above, so the encoder keeps up with the model",
+    )
     p.add_argument("--tile", type=_tile_arg, default=None, help="auto, 0 (off) or tile size")
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
@@ -412,18 +500,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seconds", type=float, default=3.0, help="model-only timing length")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtimes", default="auto", help="comma list of CPU runtimes to compare")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("eval", help="PSNR/SSIM on Y against a dataset (published protocol)")
-    p.add_argument("--model", default="fast")
+    p = sub.add_parser(
+        "eval", help="PSNR/SSIM on Y: a pair dataset (published protocol) or real-footage clips"
+    )
+    p.add_argument(
+        "--model", default="fast", help="model name or checkpoint; --clips: a,b,... (bicubic too)"
+    )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument(
         "--dataset",
-        required=True,
         help="folder of *_SRF_<s>_HR/LR.png pairs, or of plain HR .png images with --crf/--plain",
     )
-    p.add_argument("--crf", type=int, default=None, help="H.264-compress the bicubic LR at CRF")
+    p.add_argument(
+        "--clips",
+        help="folder of video clips: shrink, H.264 at each --crf, upscale; PSNR/SSIM/tPSNR-Y",
+    )
+    p.add_argument(
+        "--crf",
+        type=_crf_list,
+        default=None,
+        help="H.264 CRF of the LR (--clips: a list, default 0,23,28)",
+    )
+    p.add_argument("--frames", type=int, default=16, help="--clips: frames per clip (16)")
     p.add_argument("--plain", action="store_true", help="HR-only folder, clean bicubic LR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -433,13 +535,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list the models and their shipped weights")
+    p.add_argument("--file", help="describe one model file (.pt, .pth, .safetensors) instead")
+    p.add_argument("--json", action="store_true", help="with --file: print one JSON object")
     p.set_defaults(func=cmd_models)
 
-    from upscaler import cloud, cost, package
+    from upscaler import cloud, cost, local_cli, package
     from upscaler.dataset import cli as dataset_cli
     from upscaler.live import cli as live_cli
 
     package.add_commands(sub)
+    local_cli.add_commands(sub)
     cost.add_commands(sub)
     cloud.add_commands(sub)
     live_cli.add_commands(sub)

@@ -18,7 +18,8 @@ import av
 import numpy as np
 import torch
 
-from upscaler.engine.colour import code_scale, matrix_name
+from upscaler.engine.colour import code_scale, matrix_name, to_codes
+from upscaler.engine.encoder import add_encoder
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.errors import InputError, LimitExceededError, MediaError
 from upscaler.media.filters import Picture
@@ -33,13 +34,7 @@ from upscaler.media.frames import (
 from upscaler.media.limits import Limits
 from upscaler.media.probe import Colour, sample_aspect
 from upscaler.media.safe_open import open_media, short_reason
-from upscaler.media.writer import (
-    EncodeSettings,
-    add_video_encoder,
-    atomic_output,
-    mp4_options,
-    output_pix_fmt,
-)
+from upscaler.media.writer import EncodeSettings, atomic_output, mp4_options, output_pix_fmt
 
 _DONE = object()
 Progress = Callable[[int], None]
@@ -125,27 +120,34 @@ def _drain(q: queue.Queue, stop: threading.Event) -> Iterator:
 
 
 def to_planes(frames: list[DecodedFrame], bits: int) -> Planes:
-    """Stack a batch of decoded frames into normalised float planes."""
+    """Stack a batch of decoded frames into normalised float planes.
+
+    One float32 allocation per plane, filled by torch's (multithreaded) integer->float copy
+    and divided in place: no float64 or intermediate float arrays."""
     scale = code_scale(bits)
-    stacked = [
-        torch.from_numpy(np.stack([f.planes[i] for f in frames]).astype(np.float32))[:, None]
-        / scale
-        for i in range(len(frames[0].planes))
-    ]
+    stacked = []
+    for i in range(len(frames[0].planes)):
+        first = frames[0].planes[i]
+        plane = torch.empty((len(frames), 1, *first.shape), dtype=torch.float32)
+        for j, frame in enumerate(frames):
+            plane[j, 0].copy_(torch.from_numpy(frame.planes[i]))
+        stacked.append(plane.div_(scale))
     if len(stacked) == 1:
         return Planes(stacked[0], None, None)
     return Planes(stacked[0], stacked[1], stacked[2])
 
 
 def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
-    """Normalised float planes -> per-frame lists of integer planes (rounded, clamped)."""
-    scale, top = code_scale(bits), (1 << bits) - 1
-    dtype = np.uint16 if bits > 8 else np.uint8
+    """Planes -> per-frame lists of integer planes. Float planes are rounded and clamped
+    here (`to_codes`, by torch: multithreaded, one temporary); code planes, as
+    `Upscaler.upscale(..., bits=)` returns them, are used as they are (no copy)."""
     arrays = [
-        (p[:, 0] * scale).round_().clamp_(0, top).numpy().astype(dtype)
+        (p if not p.is_floating_point() else to_codes(p, bits))[:, 0].numpy()
         for p in (planes.y, planes.cb, planes.cr)
         if p is not None
     ]
+    if bits > 8:
+        arrays = [a.view(np.uint16) for a in arrays]
     return [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
 
 
@@ -237,7 +239,7 @@ def upscale_chunk(
         rate = stream.average_rate * picture.frames_per_frame if stream.average_rate else None
         options = mp4_options(time_base)
         with av.open(str(tmp), "w", format="mp4", options=options) as out:
-            encoder = add_video_encoder(
+            encoder, out_fmt = add_encoder(
                 out,
                 settings,
                 width,
@@ -247,6 +249,7 @@ def upscale_chunk(
                 rate,
                 colour,
                 Fraction(1) if picture.square_pixels else sar,
+                gpu=upscaler.device.type == "cuda",
             )
 
             def encode() -> None:
@@ -269,7 +272,7 @@ def upscale_chunk(
                 for stage in stages:
                     stage.start()
                 for group in _batches(_drain(decoded, stop), batch):
-                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range)
+                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range, bits)
                     for frame, planes in zip(group, from_planes(result, bits), strict=True):
                         _put(upscaled, (planes, frame.pts, frame.duration), stop)
                     count += len(group)

@@ -35,7 +35,9 @@ _X26X_PIX_FMTS = (
 ENCODER_PIX_FMTS = {"libx264": _X26X_PIX_FMTS, "libx265": _X26X_PIX_FMTS}
 
 
+#: "auto": chosen by output size when the encoder is added (upscaler.engine.encoder).
 PRESETS = (
+    "auto",
     "ultrafast",
     "superfast",
     "veryfast",
