@@ -153,3 +153,25 @@ def test_field_rate_across_open_gop_chunks(tmp_path, capsys):
     assert cli.main(args) == 0, capsys.readouterr().err
     expected = [t + half for t in frame_times_of(src) for half in (0, 0.02)]
     assert frame_times_of(out) == pytest.approx(expected, abs=1e-6)
+
+
+def test_recording_cut_mid_gop_drops_only_the_undecodable_frames(tmp_path, capsys):
+    """A VOB cut at its second keyframe starts with an open GOP: the B-frames shown before
+    that keyframe need the GOP that was cut off. Probe does not count them; the rest comes out."""
+    fam = replace(FAMILIES["dvd-mpeg2-ps-ac3"], frames=18, options={"bf": "2", "g": "6"})
+    whole, cut = make_family_clip(tmp_path / "whole.vob", fam), tmp_path / "cut.vob"
+    with av.open(str(whole)) as src, av.open(str(cut), "w", "dvd") as out:
+        stream = out.add_stream_from_template(src.streams.video[0], opaque=True)
+        keyframes = 0
+        for packet in src.demux(src.streams.video[0]):
+            keyframes += packet.is_keyframe
+            if packet.size and keyframes >= 2:
+                packet.stream = stream
+                out.mux(packet)
+    with av.open(str(cut)) as container:
+        decodable = sum(1 for _ in container.decode(video=0))
+    assert probe(cut).video.frame_count == decodable < len(probe_with_packets(cut)[1])
+    out = tmp_path / "out.mkv"
+    args = ["upscale", str(cut), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2"]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert probe(out, BIG).video.frame_count == decodable

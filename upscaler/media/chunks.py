@@ -82,7 +82,7 @@ def plan_chunks(
     end_of_video = int(packets.pts.max() + max(1, packets.duration[np.argmax(packets.pts)]))
     chunks = []
     for index, (first, stop) in enumerate(itertools.pairwise(bounds)):
-        start_pts = int(packets.pts[first]) if index else int(packets.pts.min())
+        start_pts = int(packets.pts[first])  # chunk 0: frames before it are undecodable
         end_pts = int(packets.pts[stop]) if stop < len(packets) else end_of_video
         shown = (packets.pts >= start_pts) & (packets.pts < end_pts)
         last = int(np.flatnonzero(shown).max())  # the last packet a shown frame needs

@@ -175,6 +175,12 @@ def scan_packets(container: av.container.InputContainer, stream: av.VideoStream)
     )
 
 
+def shown_frames(packets: PacketIndex) -> int:
+    """Frames that can be shown: not those an open GOP at the very start (a recording cut
+    mid-stream) places before the first keyframe, which need the GOP that was cut off."""
+    return int((packets.pts >= packets.pts[0]).sum())
+
+
 def is_variable_rate(pts: np.ndarray) -> bool:
     """True when frame intervals differ by more than one tick-rounding step (VFR)."""
     if len(pts) < 3:
@@ -293,7 +299,7 @@ def probe_with_packets(
             bit_depth=_bit_depth(pix_fmt),
             time_base=time_base,
             frame_rate=Fraction(rate),
-            frame_count=len(packets),
+            frame_count=shown_frames(packets),
             vfr=is_variable_rate(packets.pts),
             duration_s=duration_s,
             start_pts=int(packets.pts.min()),
