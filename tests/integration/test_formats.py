@@ -175,3 +175,14 @@ def test_recording_cut_mid_gop_drops_only_the_undecodable_frames(tmp_path, capsy
     args = ["upscale", str(cut), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2"]
     assert cli.main(args) == 0, capsys.readouterr().err
     assert probe(out, BIG).video.frame_count == decodable
+
+
+def test_damaged_audio_being_transcoded_is_skipped_with_a_notice(family_clips, tmp_path, caplog):
+    """A WMV cut short: the last WMA packet does not decode; the rest comes out."""
+    data = family_clips["wmv-asf-wma"].read_bytes()
+    src, out = tmp_path / "cut.wmv", tmp_path / "out.mkv"
+    src.write_bytes(data[: len(data) * 35 // 100])
+    assert cli.main(["upscale", str(src), "-o", str(out), "--model", "bicubic"]) == 0
+    assert "damaged audio packet(s)" in caplog.text
+    assert probe(out, BIG).video.frame_count == probe(src).video.frame_count
+    assert len(probe(out, BIG).audio) == 1

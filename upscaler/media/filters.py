@@ -12,6 +12,7 @@ import av.filter
 
 from upscaler.errors import InputError
 from upscaler.media.interlace import top_field_first
+from upscaler.media.probe import VideoInfo
 
 DEINTERLACE_MODES = ("auto", "off", "frame", "field")
 
@@ -28,7 +29,7 @@ class Picture:
     top_field_first: bool | None = None  # None: from each frame's flags
 
     @classmethod
-    def choose(cls, mode: str, square_pixels: bool, video) -> Picture:
+    def choose(cls, mode: str, square_pixels: bool, video: VideoInfo) -> Picture:
         """Resolve `--deinterlace MODE` against a probed video (`probe.VideoInfo`)."""
         if mode not in DEINTERLACE_MODES:
             raise InputError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}")
