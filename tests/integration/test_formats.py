@@ -186,3 +186,13 @@ def test_damaged_audio_being_transcoded_is_skipped_with_a_notice(family_clips, t
     assert "damaged audio packet(s)" in caplog.text
     assert probe(out, BIG).video.frame_count == probe(src).video.frame_count
     assert len(probe(out, BIG).audio) == 1
+
+
+def test_a_codec_ffmpeg_does_not_know_is_one_line(family_clips, tmp_path, capsys):
+    """An AVI whose video FourCC no decoder claims (MJPG renamed): refused at probe, exit 2."""
+    src, out = tmp_path / "unknown.avi", tmp_path / "out.mkv"
+    src.write_bytes(family_clips["mjpeg-avi-pcm"].read_bytes().replace(b"MJPG", b"ZQZQ"))
+    assert cli.main(["upscale", str(src), "-o", str(out), "--model", "bicubic"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"upscaler: error: {src}: the video stream's codec is unknown\n"
+    assert not out.exists()
