@@ -248,8 +248,10 @@ def probe_with_packets(
             raise InputError(f"{path}: no video stream (found {', '.join(kinds)} streams)")
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        if ctx is None:  # a codec id FFmpeg does not know (a damaged or exotic file)
-            raise InputError(f"{path}: the video stream's codec is unknown")
+        if ctx is None:  # no decoder for the codec id (unknown, or left out of the build)
+            raise InputError(
+                f"{path}: the video stream's codec is unknown (no decoder in this build)"
+            )
         uncopyable = [
             f"{s.type} stream #{s.index}"
             for s in container.streams
