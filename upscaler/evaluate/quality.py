@@ -3,7 +3,8 @@
 `evaluate(model, scale, dir)` reads `*_SRF_{scale}_HR.png` / `*_SRF_{scale}_LR.png` pairs
 (the SelfExSR layout of ../shared/datasets/Set5/x2). `evaluate_compressed` makes its own LR
 from plain HR photos (e.g. Kodak24) by MATLAB bicubic, then encodes it with libx264 at a CRF
-through PyAV and decodes it back, measuring robustness to real video compression.
+through PyAV and decodes it back (exact colour conversion: `train.codec`), measuring
+robustness to real video compression.
 Images go through the product's own path (`upscaler.engine.image.upscale_image`).
 """
 
@@ -21,10 +22,10 @@ from PIL import Image
 from upscaler.engine.image import upscale_image
 from upscaler.errors import InputError
 from upscaler.evaluate.metrics import detail_ratio, modcrop, psnr, ssim
-from upscaler.media.roundtrip import h264_roundtrip
 from upscaler.models import load_model
 from upscaler.models.base import SRModel
 from upscaler.models.resample import imresize
+from upscaler.train.codec import CodecChoice, encode_decode
 
 
 def _load(model: str | SRModel, scale: int) -> SRModel:
@@ -110,7 +111,7 @@ def evaluate_compressed(
         hr = modcrop(_read(path), scale)
         lr = bicubic_lr(hr, scale)
         if crf is not None:
-            lr = h264_roundtrip(lr[None], crf, preset="medium")[0]
+            lr = encode_decode(lr[None], CodecChoice("h264", crf=crf, gop=None, preset="medium"))[0]
         sr = upscale_image(lr, net)
         rows.append(
             {"image": path.stem, "psnr_y": psnr(sr, hr, scale), "ssim_y": ssim(sr, hr, scale)}

@@ -2,8 +2,10 @@
 
 Each batch: random patches, a random crop, one of the 8 flip/rot90 transforms, then the LR
 image by MATLAB bicubic (`resample.imresize`) rounded to 8 bits like a saved LR file, or by
-a `degrade` function for `*-real` models. All randomness comes from one `torch.Generator`
-whose state is checkpointed, so a resumed run draws the same batches.
+a `degrade` function for `*-real` models. With a `clip` function instead, each batch is made
+of short pseudo-video clips (`train.video`): a pan over a whole patch, degraded and encoded as
+video. All randomness comes from one `torch.Generator` whose state is checkpointed, so a
+resumed run draws the same batches.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from upscaler.engine.colour import rgb_to_ycbcr
 from upscaler.models.resample import imresize
+from upscaler.train.video import pan_clip
 
 
 def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
@@ -24,6 +27,9 @@ def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
 
 
 Degrade = Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]
+ClipDegrade = Degrade  # [T,3,H,W] frames of one clip -> their LR frames
+CLIP_FRAMES = 6  # frames encoded per training clip (GOP effects: I, P and B frames)
+KEEP = 3  # frames of each clip used in a batch (data cost vs variety: 6 clips per 16)
 
 
 def bicubic_lr(hr: torch.Tensor, scale: int, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -57,32 +63,57 @@ class PatchSampler:
         channels: str,
         seed: int = 0,
         degrade: Degrade = bicubic_lr,
+        clip: ClipDegrade | None = None,
     ) -> None:
         if crop % scale or crop > min(patches.shape[1:3]):
             raise ValueError(f"crop {crop} must divide by {scale} and fit {patches.shape[1:3]}")
         self.patches, self.scale, self.crop = patches, scale, crop
-        self.channels, self.degrade = channels, degrade
+        self.channels, self.degrade, self.clip = channels, degrade, clip
         self.gen = torch.Generator().manual_seed(seed)
 
+    def _patch(self, i: int, y: int, x: int, t: int, side: int) -> torch.Tensor:
+        """One [3,side,side] uint8 crop of patch `i` under flip/rot90 transform `t`."""
+        p = torch.from_numpy(np.array(self.patches[i, y : y + side, x : x + side]))
+        p = p.permute(2, 0, 1)
+        if t & 4:
+            p = p.transpose(1, 2)
+        return torch.rot90(p, t & 3, (1, 2))
+
+    def _to_channels(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.channels == "y":
+            hr, lr = rgb_to_y(hr), rgb_to_y(lr)
+        return lr.contiguous(), hr.contiguous()
+
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.clip is not None:
+            return self._sample_clips(batch)
         n, ph, pw = self.patches.shape[:3]
         g = self.gen
         idx = torch.randint(n, (batch,), generator=g).numpy()
         ys = torch.randint(ph - self.crop + 1, (batch,), generator=g).tolist()
         xs = torch.randint(pw - self.crop + 1, (batch,), generator=g).tolist()
         tf = torch.randint(8, (batch,), generator=g).tolist()
-        crops = []
-        for i, y, x, t in zip(idx, ys, xs, tf, strict=True):
-            p = torch.from_numpy(np.array(self.patches[i, y : y + self.crop, x : x + self.crop]))
-            p = p.permute(2, 0, 1)
-            if t & 4:
-                p = p.transpose(1, 2)
-            crops.append(torch.rot90(p, t & 3, (1, 2)))
+        crops = [
+            self._patch(i, y, x, t, self.crop) for i, y, x, t in zip(idx, ys, xs, tf, strict=True)
+        ]
         hr = torch.stack(crops).float().div(255)
-        lr = self.degrade(hr, self.scale, g)
-        if self.channels == "y":
-            hr, lr = rgb_to_y(hr), rgb_to_y(lr)
-        return lr.contiguous(), hr.contiguous()
+        return self._to_channels(self.degrade(hr, self.scale, g), hr)
+
+    def _sample_clips(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`batch` frames, `KEEP` from each of `batch / KEEP` pseudo-video clips (a pan over
+        one whole patch, degraded and encoded as a clip by `self.clip`)."""
+        g, n, side = self.gen, self.patches.shape[0], min(self.patches.shape[1:3])
+        lrs, hrs = [], []
+        for _ in range(-(-batch // KEEP)):
+            i = int(torch.randint(n, (), generator=g))
+            t = int(torch.randint(8, (), generator=g))
+            patch = self._patch(i, 0, 0, t, side).float().div(255)
+            hr = pan_clip(patch, CLIP_FRAMES, self.crop, g)
+            lr = self.clip(hr, self.scale, g)
+            keep = torch.randperm(CLIP_FRAMES, generator=g)[:KEEP]
+            lrs.append(lr[keep])
+            hrs.append(hr[keep])
+        return self._to_channels(torch.cat(lrs)[:batch], torch.cat(hrs)[:batch])
 
 
 def dev_pairs(

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from upscaler.media.roundtrip import h264_roundtrip
 from upscaler.models.resample import imresize
+from upscaler.train.codec import CodecChoice, encode_decode
 
 KERNELS = ("cubic", "linear", "lanczos3")
 
@@ -71,5 +71,5 @@ def real_lr(hr: torch.Tensor, scale: int, gen: torch.Generator) -> torch.Tensor:
         lr = jpeg(lr, int(_uniform(gen, 40, 92)))
     elif pick < 0.85:
         crf = int(_uniform(gen, 20, 34))
-        lr = h264_roundtrip(lr, crf, preset="veryfast", threads="1", keyint="8")
+        lr = encode_decode(lr, CodecChoice("h264", crf=crf, gop=8))
     return _from_uint8(lr)

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,14 @@ from upscaler.errors import ModelError
 from upscaler.models.checkpoint import read_checkpoint, save_checkpoint
 from upscaler.models.registry import get_spec
 from upscaler.models.resample import imresize
-from upscaler.train.data import PatchSampler, bicubic_lr, dev_pairs, load_patches
+from upscaler.train.data import (
+    ClipDegrade,
+    Degrade,
+    PatchSampler,
+    bicubic_lr,
+    dev_pairs,
+    load_patches,
+)
 from upscaler.train.ema import EMA
 from upscaler.train.losses import PIXEL_LOSSES
 from upscaler.train.plot import plot_curve
@@ -59,7 +67,8 @@ class TrainConfig:
     device: str = "auto"  # "cpu", "cuda", or "auto"
     amp: bool = True  # mixed precision on CUDA only
     threads: int | None = 2  # torch CPU threads
-    degradation: str = "bicubic"  # or "real" (blur, noise, JPEG, H.264)
+    degradation: str = "bicubic"  # "real" (blur, noise, JPEG, H.264) or "video" (clips)
+    clean_fraction: float = 0.3  # "video": share of clips kept clean (bicubic only)
     init_from: str | None = None  # checkpoint to start from (matching tensors are copied)
     gan: bool = False  # GAN stage: + discriminator and VGG perceptual loss (from init_from)
     vgg_weights: str | None = None  # local VGG19 file; else $UPSCALER_VGG19 / hub cache
@@ -94,14 +103,20 @@ def _device(cfg: TrainConfig) -> torch.device:
     return torch.device(cfg.device)
 
 
-def _degrade(cfg: TrainConfig):
+def _degrade(cfg: TrainConfig) -> tuple[Degrade, ClipDegrade | None]:
+    """(per-image degrade, used for the dev pairs; per-clip degrade for training or None)."""
     if cfg.degradation == "bicubic":
-        return bicubic_lr
+        return bicubic_lr, None
     if cfg.degradation == "real":
         from upscaler.train.degrade import real_lr
 
-        return real_lr
-    raise ValueError(f"unknown degradation {cfg.degradation!r}: bicubic or real")
+        return real_lr, None
+    if cfg.degradation == "video":
+        from upscaler.train.video import degrade_clip, video_lr
+
+        clip = partial(degrade_clip, clean=cfg.clean_fraction)
+        return partial(video_lr, clean=cfg.clean_fraction), clip
+    raise ValueError(f"unknown degradation {cfg.degradation!r}: bicubic, real or video")
 
 
 def psnr_y(pred: torch.Tensor, target: torch.Tensor, shave: int) -> float:
@@ -154,9 +169,9 @@ def train(cfg: TrainConfig) -> Path:
         _init_from(model, cfg.init_from)
     ema = EMA(model, cfg.ema_decay)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
-    degrade = _degrade(cfg)
+    degrade, clip = _degrade(cfg)
     sampler = PatchSampler(
-        load_patches(cfg.data), cfg.scale, cfg.crop, model.channels, cfg.seed, degrade
+        load_patches(cfg.data), cfg.scale, cfg.crop, model.channels, cfg.seed, degrade, clip
     )
     pairs = dev_pairs(cfg.dev, cfg.scale, model.channels, degrade) if cfg.dev else []
     use_amp = cfg.amp and device.type == "cuda"
