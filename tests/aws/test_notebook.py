@@ -114,6 +114,8 @@ def moto_env(monkeypatch, tmp_path):
         yield boto3.Session()
     finally:
         requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
+        # The in-thread server shares moto's global backends: leave none of this test's state.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
         server.stop()
 
 
