@@ -62,6 +62,9 @@ def test_auto_measures_once_and_caches_the_choice(cache, monkeypatch):
     monkeypatch.setattr(onnx_runtime, "_time", no_measuring)
     again = RuntimeSelector(model, "auto").forward_for((1, 1, 48, 64))
     assert type(again) is type(first)
+    # another size of the same area class (and batch) reuses the answer too
+    similar = RuntimeSelector(model, "auto").forward_for((3, 1, 52, 60))
+    assert type(similar) is type(first)
 
 
 def test_falls_back_to_eager_without_onnxruntime(monkeypatch):
