@@ -181,8 +181,8 @@ class Upscaler:
 
     @staticmethod
     def _result(parts: list[torch.Tensor], bits: int | None) -> Planes:
-        if bits is not None:
-            parts = [to_codes(p, bits) for p in parts]
+        if bits is not None:  # every part is a fresh tensor of this call: scaled in place
+            parts = [to_codes(p, bits, inplace=True) for p in parts]
         y, *chroma = (p.cpu() for p in parts)
         return Planes(y, *chroma) if chroma else Planes(y, None, None)
 
