@@ -29,6 +29,7 @@ _UPSCALE_MODULES = (
     "upscaler.media.merge",
     "upscaler.media.probe",
     "upscaler.media.writer",
+    "upscaler.models.auto",
 )
 
 
@@ -107,12 +108,14 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
     if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
         jobs = _plan_images(src, dst, args.scale)  # every limit, before the model loads
+        _default_model(args, base, None)
         upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
         frames = _upscale_images(jobs, dst if src.is_dir() else None, upscaler, show)
         seconds = time.perf_counter() - started
     else:
         output_format(dst)
         probed = probe_with_packets(src)  # bad input fails before the model loads
+        _default_model(args, base, probed[0])
         upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
         bar = _progress_bar(probed[0].video.frame_count, show)
         try:
@@ -148,6 +151,18 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         },
     )
     return 0
+
+
+def _default_model(args: argparse.Namespace, base: dict, info) -> None:
+    """No --model: pick one that fits the source (`models.auto`) and say which and why."""
+    if args.model is not None:
+        return
+    from upscaler.models.auto import choose_model
+
+    choice = choose_model(info, args.scale)
+    args.model = base["model"] = choice.model
+    base["model_choice"] = choice.reason
+    log.info("model %s: %s", choice.model, choice.reason)
 
 
 def _plan_images(src: Path, dst: Path, scale: int) -> list[tuple[Path, Path]]:
@@ -198,10 +213,12 @@ def _upscale_images(
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from upscaler.media.probe import probe
+    from upscaler.models.auto import choose_model
 
     info = probe(args.file)
+    choice = choose_model(info, args.scale)
     if args.json:
-        print(json.dumps(info.to_dict(), indent=2))
+        print(json.dumps({**info.to_dict(), "default_model": choice.to_dict()}, indent=2))
         return 0
     v = info.video
     colour = v.colour.names()
@@ -215,6 +232,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for s in [*info.audio, *info.subtitles, *info.other]:
         extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""
         print(f"  {s.type} #{s.index}: {s.codec} [{s.language or 'und'}]{extra}")
+    print(f"  default model (x{args.scale}): {choice.model} ({choice.reason})")
     return 0
 
 
@@ -349,7 +367,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="fast", help="model name or checkpoint path (default fast)")
+    p.add_argument(
+        "--model", help="model name or checkpoint path (default: picked from the source)"
+    )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
 
@@ -385,8 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("probe", help="show streams, timing and colour of a media file")
     p.add_argument("file")
+    p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="for the model")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_probe, preload=("upscaler.media.probe",))
+    p.set_defaults(func=cmd_probe, preload=("upscaler.media.probe", "upscaler.models.auto"))
 
     p = sub.add_parser("compare", help="side-by-side crops of several models as a PNG")
     p.add_argument("input")
