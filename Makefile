@@ -4,9 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
+# checkov pins boto3==1.35.49 (this project: 1.44.8), so it gets a virtual environment of its own.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 
-.PHONY: install install-dev demo test lint audit audit-offline format data bench synth clean
+.PHONY: install install-dev demo test lint audit audit-offline format data bench synth checkov clean
 
 # The core (what `make demo` and users need): torch CPU, PyAV, numpy, pillow...
 $(CORE): requirements.txt pyproject.toml
@@ -21,8 +24,13 @@ $(DEV): $(CORE) requirements-dev.txt requirements-aws.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(DEV)
 
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV)
+
 install: $(CORE)
-install-dev: $(DEV)
+install-dev: $(DEV) $(CHECKOV)
 
 demo: $(CORE)
 	$(PY) -m upscaler.demo --out out/demo
@@ -42,8 +50,9 @@ ADVISORY_DB ?= ../advisory-database
 audit-offline: $(DEV)
 	$(PY) scripts/audit_offline.py --db $(ADVISORY_DB) -r requirements.txt -r requirements-aws.txt --installed
 
-test: lint
-	$(PY) -m pytest -q
+# The stack tests run cdk-nag, cfn-lint and checkov ($(CHECKOV_VENV)) over the synthesized template.
+test: lint $(CHECKOV)
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
 
 format: $(DEV)
 	$(PY) -m ruff format .
@@ -63,6 +72,12 @@ bench: $(CORE)
 synth: $(DEV)
 	npm install --no-save aws-cdk@2.1148.1
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk synth -o cdk.out
+
+# checkov alone over a fresh synth (what the stack test does), with its report.
+checkov: $(DEV) $(CHECKOV)
+	$(PY) -c "from stacks.synth import synthesize; synthesize(outdir='cdk.out')"
+	$(CHECKOV_VENV)/bin/checkov -f cdk.out/Upscaler.template.json --framework cloudformation \
+		--compact --skip-download
 
 clean:
 	rm -rf out cdk.out .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ import platform
 import torch
 
 from upscaler.evaluate.bench import run_bench
+from upscaler.media.writer import EncodeSettings
 
 
 def main() -> None:
@@ -24,6 +25,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runtimes", default="auto", help="e.g. torch,onnx,onnx-int8")
+    parser.add_argument("--preset", default="auto", help="x264 preset (auto: by output size)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     results = run_bench(
@@ -35,19 +38,25 @@ def main() -> None:
         args.seconds,
         clip_seconds=10.0,
         device=args.device,
+        settings=EncodeSettings(preset=args.preset),
+        runtimes=tuple(args.runtimes.split(",")),
     )
     base = next((r for r in results if r.model == "bicubic"), None)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
-    print("| model | size | model-only fps | end-to-end fps | e2e / model | e2e vs bicubic |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| model | runtime | size | x264 preset | model-only fps | end-to-end fps "
+        "| e2e / model | e2e vs bicubic | model CPU ms/frame | e2e CPU ms/frame |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         rel = f"{r.end_to_end_fps / base.end_to_end_fps:.2f}" if base else "-"
         print(
-            f"| {r.model} x{r.scale} | {r.size} | {r.model_fps:.1f} | {r.end_to_end_fps:.1f} "
-            f"| {r.efficiency:.2f} | {rel} |"
+            f"| {r.model} x{r.scale} | {r.runtime} | {r.size} | {r.preset} | {r.model_fps:.1f} "
+            f"| {r.end_to_end_fps:.1f} "
+            f"| {r.efficiency:.2f} | {rel} | {r.model_cpu_ms:.1f} | {r.end_to_end_cpu_ms:.1f} |"
         )
 
 

@@ -22,7 +22,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
-from lambdas.messages import parse_inference_id, unwrap_sns, work_item
+from lambdas.messages import unwrap_sns, work_item
+from upscaler.cloud_contract import parse_inference_id
+from upscaler.errors import MediaError
+from upscaler.job import verify_chunk
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -49,9 +52,10 @@ def succeeded(job_id: str, index: int, attempt: int, output_location: str) -> No
         logger.info("success for an unknown chunk; ignored")
         return
     result = json.loads(aws.read_small(output_location))
-    if result.get("frames") != int(chunk["frame_count"]):
-        reason = f"returned {result.get('frames')} frames, expected {chunk['frame_count']}"
-        failed(job_id, index, attempt, reason, permanent=False)
+    try:
+        verify_chunk(index, result.get("frames"), int(chunk["frame_count"]))
+    except MediaError as exc:
+        failed(job_id, index, attempt, str(exc), permanent=False)
         return
     fields = {"frames": result["frames"], "seconds": result.get("seconds"), "done_attempt": attempt}
     job = jobs.chunk_done(job_id, index, fields)

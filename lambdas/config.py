@@ -1,8 +1,15 @@
-"""Environment configuration shared by the handlers (read at call time, so tests can set it)."""
+"""Environment configuration shared by the handlers (read at call time, so tests can set it).
+
+The variable names are the cloud contract's (`upscaler.cloud_contract.Env`)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
+
+from upscaler.cloud_contract import Env
+from upscaler.job import JobSpec, check_served, parse_served
+from upscaler.job.budget import LAMBDA_MAX_EPHEMERAL_MIB
 
 
 def env(name: str, default: str | None = None) -> str:
@@ -22,36 +29,81 @@ def env_float(name: str, default: float) -> float:
 
 
 def input_bucket() -> str:
-    return env("INPUT_BUCKET")
+    return env(Env.INPUT_BUCKET)
 
 
 def work_bucket() -> str:
-    return env("WORK_BUCKET")
+    return env(Env.WORK_BUCKET)
 
 
 def output_bucket() -> str:
-    return env("OUTPUT_BUCKET")
+    return env(Env.OUTPUT_BUCKET)
 
 
 def job_table() -> str:
-    return env("JOB_TABLE")
+    return env(Env.JOB_TABLE)
 
 
 def work_queue_url() -> str:
-    return env("WORK_QUEUE_URL")
+    return env(Env.WORK_QUEUE_URL)
 
 
 def merge_queue_url() -> str:
-    return env("MERGE_QUEUE_URL")
+    return env(Env.MERGE_QUEUE_URL)
 
 
 def endpoint_name() -> str:
-    return env("ENDPOINT_NAME")
+    return env(Env.ENDPOINT_NAME)
 
 
 def max_chunk_attempts() -> int:
-    return env_int("MAX_CHUNK_ATTEMPTS", 3)
+    return env_int(Env.MAX_CHUNK_ATTEMPTS, 3)
 
 
 def chunk_seconds() -> float:
-    return env_float("CHUNK_SECONDS", 10.0)
+    return env_float(Env.CHUNK_SECONDS, 10.0)
+
+
+def invocation_timeout_s() -> int:
+    """The async invocation timeout dispatch asks for (the stack's INFERENCE_TIMEOUT_S)."""
+    return env_int(Env.INVOCATION_TIMEOUT_S, 900)
+
+
+def merge_scratch_mib() -> int:
+    """The merge function's ephemeral storage (the stack deploys Lambda's maximum)."""
+    return env_int(Env.MERGE_SCRATCH_MIB, LAMBDA_MAX_EPHEMERAL_MIB)
+
+
+def instance_type() -> str | None:
+    """The endpoint's instance type, or None where it is not set (no time estimate)."""
+    return os.environ.get(Env.INSTANCE_TYPE) or None
+
+
+def served_models() -> dict[str, tuple[int, ...]] | None:
+    """What the endpoint serves (SERVED_MODELS), or None where it is not set (no check).
+
+    The stack always sets it; a malformed value is a deployment error, raised with its name.
+    """
+    text = os.environ.get(Env.SERVED_MODELS)
+    if not text:
+        return None
+    try:
+        return parse_served(text)
+    except ValueError as exc:
+        raise RuntimeError(f"environment variable {Env.SERVED_MODELS}: {exc}") from None
+
+
+def job_spec(fields: dict[str, Any]) -> JobSpec:
+    """A request's job spec over the deployment's defaults, refused unless it is served."""
+    defaults = {
+        "model": env(Env.DEFAULT_MODEL, "fast"),
+        "scale": env(Env.DEFAULT_SCALE, "2"),
+        "codec": env(Env.CODEC, "h264"),
+        "crf": env(Env.CRF, "18"),
+        "preset": env(Env.PRESET, "veryfast"),
+    }
+    spec = JobSpec.parse(fields, defaults)
+    served = served_models()
+    if served is not None:
+        check_served(spec, served)
+    return spec

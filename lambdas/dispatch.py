@@ -18,7 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
-from lambdas.messages import WorkItem, inference_id, request_key
+from lambdas.messages import WorkItem
+from upscaler.cloud_contract import inference_id, request_key
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -43,7 +44,7 @@ def dispatch(item: WorkItem) -> str | None:
         ContentType="application/json",
         Accept="application/json",
         InferenceId=inference_id(item.job_id, item.index, item.attempt),
-        InvocationTimeoutSeconds=config.env_int("INVOCATION_TIMEOUT_S", 900),
+        InvocationTimeoutSeconds=config.invocation_timeout_s(),
     )
     fields = {
         "inference_id": response["InferenceId"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,10 +21,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
-from lambdas.messages import JOB_ID
-from lambdas.split import SCALES, safe_stem
+from lambdas.guarded_ytdlp import GuardedYoutubeDL
 from lambdas.ssrf import UrlGuard, open_url
-from upscaler.errors import InputError, LimitExceededError
+from upscaler.cloud_contract import FETCHING, JOB_ID, Env, safe_stem, upload_key
+from upscaler.errors import InputError, LimitExceededError, UpscalerError
 from upscaler.media.limits import Limits
 from upscaler.media.probe import probe
 from upscaler.net.download import save_limited
@@ -47,30 +48,43 @@ class FetchRequest:
     scale: int | None = None
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> FetchRequest:
+    def from_event(cls, event: dict[str, Any], job_id: str) -> FetchRequest:
         url = event.get("url")
         if not isinstance(url, str) or not url:
             raise InputError('the event needs a "url"')
-        job_id = str(event.get("job_id") or uuid.uuid4().hex[:20])
-        if not JOB_ID.match(job_id):
-            raise InputError(f"invalid job id {job_id!r}")
-        scale = event.get("scale")
-        if scale is not None and scale not in SCALES:
-            raise InputError(f"scale must be one of {SCALES}")
-        return cls(url, job_id, event.get("model"), scale)
+        model, scale = event.get("model"), event.get("scale")
+        try:  # refuse now what split would refuse after the download
+            config.job_spec({"model": model, "scale": scale})
+        except UpscalerError as exc:
+            raise InputError(str(exc)) from None
+        return cls(url, job_id, model or None, int(scale) if scale else None)
 
 
 def max_bytes() -> int:
-    return config.env_int("FETCH_MAX_BYTES", 2 * 1024**3)
+    return config.env_int(Env.FETCH_MAX_BYTES, 2 * 1024**3)
 
 
 def max_seconds() -> float:
-    return config.env_float("FETCH_MAX_SECONDS", 3600.0)
+    return config.env_float(Env.FETCH_MAX_SECONDS, 3600.0)
 
 
-def save(response: http.client.HTTPResponse, url: str, path: Path) -> None:
+class Progress:
+    """Records the bytes downloaded so far in the FETCHING job row (at most every few
+    seconds), for `upscaler status --wait`."""
+
+    def __init__(self, job_id: str, every_s: float = 5.0) -> None:
+        self.job_id, self.every_s, self.last = job_id, every_s, time.monotonic()
+
+    def __call__(self, size: int, force: bool = False) -> None:
+        if force or time.monotonic() - self.last >= self.every_s:
+            self.last = time.monotonic()
+            jobs.set_status(self.job_id, FETCHING, (FETCHING,), fetched_bytes=size)
+
+
+def save(response: http.client.HTTPResponse, url: str, path: Path, progress: Progress) -> None:
     """Stream a response body to `path` within the size limit (header and bytes counted)."""
-    save_limited(response, url, path, max_bytes())
+    save_limited(response, url, path, max_bytes(), progress)
+    progress(path.stat().st_size, force=True)
 
 
 def _is_media(content_type: str, url: str) -> bool:
@@ -90,7 +104,7 @@ def find_media(url: str) -> tuple[str, dict[str, str], str]:
         "cachedir": False,
     }
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        with GuardedYoutubeDL(options, GUARD) as ydl:
             info = ydl.extract_info(url, download=False)
     except yt_dlp.utils.YoutubeDLError as exc:
         first = str(exc).splitlines()[0].removeprefix("ERROR: ")
@@ -116,15 +130,16 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
     GUARD.check(request.url)
     with tempfile.TemporaryDirectory(prefix="fetch-") as tmp:
         local = Path(tmp) / "download"
+        progress = Progress(request.job_id)
         response, final = open_url(request.url, GUARD)
         content_type = (response.getheader("Content-Type") or "").lower()
         if _is_media(content_type, final):
-            save(response, final, local)
+            save(response, final, local, progress)
             name = PurePosixPath(unquote(urlsplit(final).path)).name
         else:
             response.close()
             media_url, headers, title = find_media(final)
-            save(*open_url(media_url, GUARD, headers), local)
+            save(*open_url(media_url, GUARD, headers), local, progress)
             name = f"{title}.mp4"
         limits = Limits(max_input_bytes=max_bytes(), max_duration_s=max_seconds())
         try:
@@ -133,9 +148,11 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
             raise type(exc)(str(exc).replace(str(local), name)) from None
         suffix = PurePosixPath(name).suffix.lower()
         suffix = suffix if suffix in MEDIA_SUFFIXES else ".mp4"
-        key = f"uploads/{request.job_id}/{safe_stem(name)}{suffix}"
+        key = upload_key(request.job_id, f"{safe_stem(name)}{suffix}")
         uri = aws.s3_uri(config.input_bucket(), key)
-        jobs.claim(request.job_id, {"source_url": request.url})
+        # The one object this job will own (split checks it): no other upload can take it.
+        if not jobs.set_status(request.job_id, FETCHING, (FETCHING,), source=uri):
+            raise InputError("the job is no longer waiting for its download")
         metadata = {"model": request.model, "scale": str(request.scale or "")}
         aws.client("s3").upload_file(
             str(local),
@@ -144,21 +161,27 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
             ExtraArgs={"Metadata": {k: v for k, v in metadata.items() if v}},
         )
     logger.info("fetched", extra={"source": uri, "duration_s": info.duration_s})
-    return {"job_id": request.job_id, "status": jobs.PENDING, "source": uri}
+    return {"job_id": request.job_id, "status": "UPLOADED", "source": uri}
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Fetch one URL. A refused or unusable URL ends as a FAILED job with the reason."""
+    """Fetch one URL (invoked asynchronously by `upscaler submit URL`, which created the job
+    row FETCHING). Every failure ends the job FAILED with a one-line reason; a redelivered
+    event for a job that is past FETCHING does nothing."""
+    job_id = str(event.get("job_id") or uuid.uuid4().hex[:20])
+    if not JOB_ID.match(job_id):
+        return {"status": jobs.FAILED, "reason": f"invalid job id {job_id!r}"}
+    logger.append_keys(job_id=job_id, url=event.get("url"))
+    if not jobs.begin_fetch(job_id, str(event.get("url"))):
+        logger.info("the job is past its fetch; event ignored")
+        return {"job_id": job_id, "status": (jobs.get_job(job_id) or {}).get("status")}
     try:
-        request = FetchRequest.from_event(event)
-    except InputError as exc:
-        return {"status": jobs.FAILED, "reason": str(exc)}
-    logger.append_keys(job_id=request.job_id, url=request.url)
-    try:
-        return fetch(request)
-    except InputError as exc:
-        reason = str(exc)
-        logger.warning("fetch refused", extra={"reason": reason})
-        jobs.fail(request.job_id, reason, source_url=request.url)
-        return {"job_id": request.job_id, "status": jobs.FAILED, "reason": reason}
+        return fetch(FetchRequest.from_event(event, job_id))
+    except Exception as exc:  # a fetch that ends any other way would leave the job FETCHING
+        expected = isinstance(exc, InputError)
+        reason = str(exc) if expected else f"fetch failed: {type(exc).__name__}: {exc}"
+        reason = reason.splitlines()[0] if reason else type(exc).__name__
+        logger.warning("fetch failed", extra={"reason": reason}, exc_info=not expected)
+        jobs.fail(job_id, reason)
+        return {"job_id": job_id, "status": jobs.FAILED, "reason": reason}

@@ -1,4 +1,4 @@
-"""The job table: pk `job_id`, sk `item` ("JOB" or "CHUNK#00001"). Every write is
+"""The job table (keys, states and row schema: `upscaler.cloud_contract`). Every write is
 conditional so duplicate, retried and out-of-order deliveries change nothing."""
 
 from __future__ import annotations
@@ -10,21 +10,23 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas import aws, config
-
-PENDING, SPLIT, RUNNING, MERGING, DONE, FAILED = (
-    "PENDING",
-    "SPLIT",
-    "RUNNING",
-    "MERGING",
-    "DONE",
-    "FAILED",
+from upscaler.cloud_contract import (
+    DISPATCHED,
+    DONE,
+    FAILED,
+    FETCHING,
+    JOB_ITEM,
+    MERGING,
+    PARTITION_KEY,
+    PENDING,
+    RUNNING,
+    SORT_KEY,
+    SPLIT,
+    UNFINISHED,
+    chunk_item,
+    describe_row,
+    job_key,
 )
-JOB = "JOB"
-DISPATCHED = "DISPATCHED"
-
-
-def chunk_item(index: int) -> str:
-    return f"CHUNK#{index:05d}"
 
 
 def now() -> str:
@@ -39,19 +41,6 @@ def to_dynamo(value: Any) -> Any:
         return {k: to_dynamo(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
         return [to_dynamo(v) for v in value]
-    return value
-
-
-def from_dynamo(value: Any) -> Any:
-    """DynamoDB values -> JSON-friendly ones (Decimals to int/float, sets to sorted lists)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_dynamo(v) for v in value]
-    if isinstance(value, set):
-        return sorted(from_dynamo(v) for v in value)
     return value
 
 
@@ -85,7 +74,7 @@ def _update(
     expr += f" REMOVE {remove}" if remove else ""
     used = f"{expr} {condition}"  # DynamoDB refuses unused placeholders
     kwargs: dict[str, Any] = {
-        "Key": {"job_id": job_id, "item": item},
+        "Key": {PARTITION_KEY: job_id, SORT_KEY: item},
         "UpdateExpression": expr.strip(),
         "ConditionExpression": condition,
         "ExpressionAttributeNames": {k: v for k, v in attr_names.items() if k in used},
@@ -103,20 +92,64 @@ def _update(
 
 
 def get_job(job_id: str) -> dict[str, Any] | None:
-    item = _table().get_item(Key={"job_id": job_id, "item": JOB}, ConsistentRead=True)
-    return item.get("Item")
+    return _table().get_item(Key=job_key(job_id), ConsistentRead=True).get("Item")
 
 
 def get_chunk(job_id: str, index: int) -> dict[str, Any] | None:
-    key = {"job_id": job_id, "item": chunk_item(index)}
+    key = {PARTITION_KEY: job_id, SORT_KEY: chunk_item(index)}
     return _table().get_item(Key=key, ConsistentRead=True).get("Item")
+
+
+def begin_fetch(job_id: str, url: str) -> bool:
+    """Start (or restart) the job's download: the row `submit` wrote, or a new one.
+
+    False for a job whose download already reached its upload, or is past FETCHING (a
+    redelivered asynchronous invocation must not upload a second object).
+    """
+    return (
+        _update(
+            JOB_ITEM,
+            job_id,
+            {"status": FETCHING, "source_url": url, "updated_at": now()},
+            "attribute_not_exists(job_id) OR (#s = :fetching AND attribute_not_exists(#src))",
+            sets=("#c = if_not_exists(#c, :now)",),
+            names={"#c": "created_at", "#src": "source"},
+            values={":fetching": FETCHING, ":now": now()},
+        )
+        is not None
+    )
+
+
+def own(job_id: str, source: str, obj: str) -> bool:
+    """Make `obj` (an `object_id`) the one upload of job `job_id`, creating the row if needed.
+
+    False when the job belongs to another object, or fetch announced another `source` for it:
+    never two files in one job. True again for the same object (duplicate events).
+    """
+    condition = (
+        "attribute_not_exists(job_id) OR ((attribute_not_exists(#o) OR #o = :obj) "
+        "AND (attribute_not_exists(#src) OR #src = :src))"
+    )
+    sets = (
+        "#o = :obj",
+        "#src = :src",
+        "#s = if_not_exists(#s, :pending)",
+        "#c = if_not_exists(#c, :now)",
+    )
+    names = {"#o": "object", "#src": "source", "#c": "created_at"}
+    values = {":obj": obj, ":src": source, ":pending": PENDING, ":now": now()}
+    fields = {"updated_at": now()}
+    return (
+        _update(JOB_ITEM, job_id, fields, condition, sets=sets, names=names, values=values)
+        is not None
+    )
 
 
 def claim(job_id: str, fields: dict[str, Any]) -> bool:
     """Start (or resume an interrupted) split; False for a job that is already past it."""
     return (
         _update(
-            JOB,
+            JOB_ITEM,
             job_id,
             {**fields, "updated_at": now()},
             "attribute_not_exists(job_id) OR #s IN (:pending, :split)",
@@ -130,7 +163,7 @@ def claim(job_id: str, fields: dict[str, Any]) -> bool:
 
 def put_chunk(job_id: str, index: int, fields: dict[str, Any]) -> None:
     """Create a chunk row (attempt 1) unless a previous split attempt already did."""
-    item = {"job_id": job_id, "item": chunk_item(index), "index": index, "attempt": 1}
+    item = {PARTITION_KEY: job_id, SORT_KEY: chunk_item(index), "index": index, "attempt": 1}
     item.update(status=PENDING, **fields)
     try:
         _table().put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(job_id)")
@@ -144,7 +177,7 @@ def set_status(job_id: str, status: str, expected: tuple[str, ...], **fields: An
     placeholders = {f":e{i}": s for i, s in enumerate(expected)}
     condition = f"#s IN ({', '.join(placeholders)})"
     fields = {"status": status, "updated_at": now(), **fields}
-    return _update(JOB, job_id, fields, condition, values=placeholders) is not None
+    return _update(JOB_ITEM, job_id, fields, condition, values=placeholders) is not None
 
 
 def stale_jobs(updated_before: str) -> list[dict[str, Any]]:
@@ -152,8 +185,8 @@ def stale_jobs(updated_before: str) -> list[dict[str, Any]]:
     from boto3.dynamodb.conditions import Attr
 
     condition = (
-        Attr("item").eq(JOB)
-        & Attr("status").is_in([PENDING, SPLIT, RUNNING, MERGING])
+        Attr(SORT_KEY).eq(JOB_ITEM)
+        & Attr("status").is_in(list(UNFINISHED))
         & Attr("updated_at").lt(updated_before)
     )
     rows, kwargs = [], {"FilterExpression": condition, "ConsistentRead": True}
@@ -172,7 +205,7 @@ def fail_if_unchanged(job_id: str, reason: str, updated_at: str) -> bool:
     condition = "#u = :seen AND NOT #s IN (:done, :failed)"
     values = {":seen": updated_at, ":done": DONE, ":failed": FAILED}
     return (
-        _update(JOB, job_id, fields, condition, names={"#u": "updated_at"}, values=values)
+        _update(JOB_ITEM, job_id, fields, condition, names={"#u": "updated_at"}, values=values)
         is not None
     )
 
@@ -182,7 +215,7 @@ def fail(job_id: str, reason: str, **fields: Any) -> bool:
     fields = {"status": FAILED, "reason": reason[:1000], "updated_at": now(), **fields}
     condition = "attribute_not_exists(job_id) OR NOT #s IN (:done, :failed)"
     values = {":done": DONE, ":failed": FAILED}
-    return _update(JOB, job_id, fields, condition, values=values) is not None
+    return _update(JOB_ITEM, job_id, fields, condition, values=values) is not None
 
 
 def chunk_dispatched(job_id: str, index: int, attempt: int, fields: dict[str, Any]) -> bool:
@@ -201,7 +234,7 @@ def chunk_done(job_id: str, index: int, fields: dict[str, Any]) -> dict[str, Any
     fields = {"status": DONE, "done_at": now(), **fields}
     _update(chunk_item(index), job_id, fields, "attribute_exists(job_id)")
     return _update(
-        JOB,
+        JOB_ITEM,
         job_id,
         {"updated_at": now()},
         "#s IN (:split, :running)",
@@ -224,7 +257,7 @@ def claim_merge(job_id: str) -> bool:
     """Set `merge_enqueued` once; only the caller that gets True sends the merge message."""
     return (
         _update(
-            JOB,
+            JOB_ITEM,
             job_id,
             {"merge_enqueued": True, "status": MERGING, "updated_at": now()},
             "attribute_not_exists(merge_enqueued) AND #s IN (:split, :running)",
@@ -237,7 +270,7 @@ def claim_merge(job_id: str) -> bool:
 def release_merge(job_id: str) -> None:
     """Undo `claim_merge` after the merge message could not be sent (so a retry can)."""
     _update(
-        JOB,
+        JOB_ITEM,
         job_id,
         {"status": RUNNING},
         "#s = :merging",
@@ -249,9 +282,4 @@ def release_merge(job_id: str) -> None:
 def describe(job_id: str) -> dict[str, Any] | None:
     """The job row as JSON-friendly data, with `chunks_done` counted (for `upscaler status`)."""
     job = get_job(job_id)
-    if job is None:
-        return None
-    data = from_dynamo(job)
-    data["chunks_done"] = len(data.pop("done", []))
-    data.pop("item", None)
-    return data
+    return None if job is None else describe_row(job)

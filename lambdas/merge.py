@@ -24,25 +24,24 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
-from lambdas.messages import chunk_name, upscaled_key
+from upscaler import cloud_contract as contract
 from upscaler.errors import InputError, MediaError, UpscalerError
+from upscaler.job import finish
 from upscaler.media.limits import Limits
-from upscaler.media.merge import merge_chunks
-from upscaler.media.probe import probe
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def output_key(job: dict[str, Any]) -> str:
-    return f"outputs/{job['job_id']}/{job['name']}_x{int(job['scale'])}.mp4"
+    return contract.output_key(str(job["job_id"]), str(job["name"]), int(job["scale"]))
 
 
 def _upscaled_chunks(job: dict[str, Any]) -> tuple[list[str], int]:
     """The keys of every upscaled chunk, in order, and their total size."""
     job_id, count = str(job["job_id"]), int(job["chunk_count"])
-    sizes = aws.list_sizes(config.work_bucket(), f"jobs/{job_id}/up/")
-    keys = [upscaled_key(job_id, i) for i in range(count)]
+    sizes = aws.list_sizes(config.work_bucket(), contract.upscaled_prefix(job_id))
+    keys = [contract.upscaled_key(job_id, i) for i in range(count)]
     missing = [k for k in keys if k not in sizes]
     if missing:
         raise MediaError(f"{len(missing)} upscaled chunk(s) are missing, first {missing[0]}")
@@ -62,22 +61,25 @@ def _merge_to_file(job: dict[str, Any], tmp: Path) -> Path:
     source = aws.download(job["source"], tmp / f"source{PurePosixPath(job['source']).suffix}")
     work = config.work_bucket()
     chunks = [
-        aws.download(aws.s3_uri(work, k), tmp / "up" / f"{chunk_name(i)}.mp4")
+        aws.download(aws.s3_uri(work, k), tmp / "up" / f"{contract.chunk_name(i)}.mp4")
         for i, k in enumerate(keys)
     ]
     output = tmp / PurePosixPath(output_key(job)).name
     media = job.get("media", {})
-    merge_chunks(chunks, source, output, rotation=int(media.get("rotation", 0)))
-    limits = Limits.from_env()
-    frames = probe(output, Limits(max_input_pixels=limits.max_output_pixels)).video.frame_count
-    if frames != int(media["frame_count"]):
-        raise MediaError(f"merged video has {frames} frames, the source {media['frame_count']}")
+    finish(
+        chunks,
+        source,
+        output,
+        rotation=int(media.get("rotation", 0)),
+        frame_count=int(media["frame_count"]),
+        limits=Limits.from_env(),
+    )
     return output
 
 
 def _publish(path: Path, bucket: str, key: str) -> None:
     """Upload under a temporary key, then copy to `key` (multipart for big files) and clean."""
-    temp_key = f"tmp/{key}"
+    temp_key = contract.output_tmp_key(key)
     aws.upload(path, aws.s3_uri(bucket, temp_key))
     aws.client("s3").copy({"Bucket": bucket, "Key": temp_key}, bucket, key)
     aws.client("s3").delete_object(Bucket=bucket, Key=temp_key)
@@ -91,7 +93,7 @@ def _finish(job: dict[str, Any], key: str, size: int, merge_s: float) -> None:
     if merge_s:
         fields["merge_seconds"] = merge_s
     jobs.set_status(str(job["job_id"]), jobs.DONE, (jobs.MERGING,), **fields)
-    aws.delete_prefix(config.work_bucket(), f"jobs/{job['job_id']}/")
+    aws.delete_prefix(config.work_bucket(), contract.job_prefix(str(job["job_id"])))
     logger.info("job done", extra=fields)
 
 
@@ -105,7 +107,7 @@ def merge(job_id: str) -> None:
     bucket, key = config.output_bucket(), output_key(job)
     existing = aws.head(bucket, key)
     if existing is not None:  # a previous attempt published it (and may have died after)
-        aws.client("s3").delete_object(Bucket=bucket, Key=f"tmp/{key}")
+        aws.client("s3").delete_object(Bucket=bucket, Key=contract.output_tmp_key(key))
         _finish(job, key, existing["ContentLength"], 0.0)
         return
     started = time.perf_counter()

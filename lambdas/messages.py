@@ -1,44 +1,13 @@
-"""Message and object layouts shared by the handlers: S3 keys, work items, notifications."""
+"""Messages between the handlers: work items and SageMaker's notifications (the S3 layout
+they point into is the cloud contract's, `upscaler.cloud_contract`)."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-
-
-def chunk_name(index: int) -> str:
-    return f"chunk_{index:05d}"
-
-
-def chunk_key(job_id: str, index: int) -> str:
-    """The source chunk (stream copy of the input) in the work bucket."""
-    return f"jobs/{job_id}/chunks/{chunk_name(index)}.mp4"
-
-
-def upscaled_key(job_id: str, index: int) -> str:
-    """The upscaled chunk the endpoint writes."""
-    return f"jobs/{job_id}/up/{chunk_name(index)}.mp4"
-
-
-def request_key(job_id: str, index: int, attempt: int) -> str:
-    """The JSON request body of one asynchronous invocation."""
-    return f"jobs/{job_id}/requests/{chunk_name(index)}-{attempt}.json"
-
-
-def inference_id(job_id: str, index: int, attempt: int) -> str:
-    return f"{job_id}:{index}:{attempt}"
-
-
-def parse_inference_id(value: str) -> tuple[str, int, int]:
-    """`job:index:attempt` -> its parts; ValueError when it is not one of ours."""
-    job_id, index, attempt = value.rsplit(":", 2)
-    if not JOB_ID.match(job_id):
-        raise ValueError(f"not a job id: {job_id!r}")
-    return job_id, int(index), int(attempt)
+from upscaler.cloud_contract import chunk_key, upscaled_key
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,6 @@ and chunk rows, and one work message per chunk. Bad input ends the job FAILED, n
 
 from __future__ import annotations
 
-import hashlib
-import re
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -16,72 +14,49 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config, jobs
-from lambdas.messages import JOB_ID, chunk_key, work_item
-from upscaler.engine.video import check_output_limits
+from lambdas.messages import work_item
+from upscaler.cloud_contract import (
+    FETCHING,
+    METADATA_FIELDS,
+    PENDING,
+    chunk_key,
+    object_id,
+    object_job_id,
+    prefix_job_id,
+    safe_stem,
+)
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
-from upscaler.media.chunks import plan_chunks, split_chunks
+from upscaler.job import Prepared, media_facts, prepare
+from upscaler.job.budget import check_chunk_time, check_merge_scratch
 from upscaler.media.limits import Limits
-from upscaler.media.probe import MediaInfo, probe_with_packets
-from upscaler.media.writer import EncodeSettings
 
 logger = Logger()
-SCALES = (2, 3, 4)
-MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
-def job_id_for(bucket: str, key: str, etag: str) -> str:
-    """`uploads/<job_id>/...` names its job; any other key gets a stable hash of the object."""
-    parts = key.split("/")
-    if len(parts) >= 3 and parts[0] == "uploads" and JOB_ID.match(parts[1]):
-        return parts[1]
-    return hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()[:20]
+def job_for(bucket: str, key: str, version: str) -> str:
+    """The job of one uploaded object (`version`: its version id, or ETag when unversioned).
 
-
-def safe_stem(key: str) -> str:
-    """A file-name stem safe for S3 keys and local paths."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(key).stem).strip("._")
-    return stem[:80] or "video"
+    `uploads/<job_id>/<file>` names its job while that job is free or already this object's
+    (the id `submit` and fetch returned); any other object, e.g. a second file under the same
+    prefix, gets a job of its own, a hash of the object: one object, one job.
+    """
+    source, obj = aws.s3_uri(bucket, key), object_id(bucket, key, version)
+    named = prefix_job_id(key)
+    if named and jobs.own(named, source, obj):
+        jobs.set_status(named, PENDING, (FETCHING,))  # fetch's upload has landed
+        return named
+    derived = object_job_id(bucket, key, version)
+    if not jobs.own(derived, source, obj):
+        raise RuntimeError(f"job {derived} belongs to another object than {obj}")
+    return derived
 
 
 def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
-    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults."""
-    model = metadata.get("model") or config.env("DEFAULT_MODEL", "fast")
-    scale_text = metadata.get("scale") or config.env("DEFAULT_SCALE", "2")
-    if not MODEL_NAME.match(model):
-        raise InputError(f"invalid model name {model!r}")
-    if not scale_text.isdigit() or int(scale_text) not in SCALES:
-        raise InputError(f"scale must be one of {SCALES}, not {scale_text!r}")
-    crf_text = metadata.get("crf") or config.env("CRF", "18")
-    if not crf_text.isdigit():
-        raise InputError(f"crf must be a whole number, not {crf_text!r}")
-    settings = EncodeSettings(
-        codec=metadata.get("codec") or config.env("CODEC", "h264"),
-        crf=int(crf_text),
-        preset=config.env("PRESET", "veryfast"),
-    )
-    return {
-        "model": model,
-        "scale": int(scale_text),
-        "codec": settings.codec,
-        "crf": settings.crf,
-        "preset": settings.preset,
-    }
+    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults.
 
-
-def media_facts(info: MediaInfo) -> dict[str, Any]:
-    video = info.video
-    return {
-        "width": video.width,
-        "height": video.height,
-        "codec": video.codec,
-        "frame_rate": f"{video.frame_rate.numerator}/{video.frame_rate.denominator}",
-        "frame_count": video.frame_count,
-        "duration_s": video.duration_s,
-        "vfr": video.vfr,
-        "rotation": video.rotation,
-        "audio_streams": len(info.audio),
-        "subtitle_streams": len(info.subtitles),
-    }
+    A model/scale the endpoint does not serve is refused here, before any chunk exists.
+    """
+    return config.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
 
 
 def _check_size(size: int, limits: Limits) -> None:
@@ -101,15 +76,25 @@ def _check_disk(tmp: Path, size: int) -> None:
         )
 
 
-def split_object(bucket: str, key: str, etag: str) -> str | None:
+def _check_endpoint_time(prepared: Prepared, fields: dict[str, Any]) -> None:
+    """Refuse chunks the endpoint could not finish within the invocation timeout."""
+    instance = config.instance_type()
+    if instance is not None:
+        model, scale = fields["model"], fields["scale"]
+        timeout = config.invocation_timeout_s()
+        check_chunk_time(prepared.chunks, prepared.info, model, scale, instance, timeout)
+
+
+def split_object(bucket: str, key: str, version: str) -> str | None:
     """Split one uploaded object into a running job; return its job id (None if skipped)."""
-    job_id = job_id_for(bucket, key, etag)
     source = aws.s3_uri(bucket, key)
-    logger.append_keys(job_id=job_id, source=source)
+    logger.append_keys(source=source)
     head = aws.head(bucket, key)
     if head is None:
         logger.warning("object is gone; nothing to split")
         return None
+    job_id = job_for(bucket, key, version)
+    logger.append_keys(job_id=job_id)
     fields: dict[str, Any] = {
         "source": source,
         "name": safe_stem(key),
@@ -129,19 +114,21 @@ def split_object(bucket: str, key: str, etag: str) -> str | None:
             limits = Limits.from_env()
             _check_size(head["ContentLength"], limits)
             _check_disk(Path(tmp), head["ContentLength"])
+            check_merge_scratch(head["ContentLength"], fields["scale"], config.merge_scratch_mib())
             aws.download(source, local)
-            info, packets = probe_with_packets(local, limits)
-            check_output_limits(info, fields["scale"], limits)
-            chunks = plan_chunks(info, packets, config.chunk_seconds(), limits)
-            paths = split_chunks(local, chunks, Path(tmp) / "chunks")
+            prepared = prepare(
+                local, fields["scale"], config.chunk_seconds(), Path(tmp) / "chunks", limits
+            )
+            _check_endpoint_time(prepared, fields)
         except UpscalerError as exc:
             reason = str(exc).replace(str(local), fields["name"] + local.suffix)
             logger.info("input refused", extra={"reason": reason})
             jobs.fail(job_id, reason)
             return job_id
         work = config.work_bucket()
-        for chunk, path in zip(chunks, paths, strict=True):
+        for chunk, path in zip(prepared.chunks, prepared.paths, strict=True):
             aws.upload(path, aws.s3_uri(work, chunk_key(job_id, chunk.index)))
+    chunks, info = prepared.chunks, prepared.info
     for chunk in chunks:
         chunk_fields = {
             "frame_count": chunk.frame_count,
@@ -167,7 +154,8 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, list[str]]:
     job_ids = []
     for record in event.records:
         obj = record.s3.get_object
-        job_id = split_object(record.s3.bucket.name, unquote_plus(obj.key), obj.etag)
+        version = obj.version_id or obj.etag
+        job_id = split_object(record.s3.bucket.name, unquote_plus(obj.key), version)
         if job_id:
             job_ids.append(job_id)
     return {"job_ids": job_ids}

@@ -15,13 +15,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import config, jobs
+from upscaler.cloud_contract import Env
 
 logger = Logger()
 
 
 def sweep(now: datetime | None = None) -> list[str]:
     """Fail every stale unfinished job; return their ids."""
-    stale_after = config.env_float("STALE_AFTER_S", 7200.0)
+    stale_after = config.env_float(Env.STALE_AFTER_S, 7200.0)
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=stale_after)
     failed = []
     for row in jobs.stale_jobs(cutoff.isoformat(timespec="milliseconds")):

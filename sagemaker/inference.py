@@ -9,6 +9,12 @@ Two kinds of request:
   to `output`; the answer is JSON {frames, seconds, fps, width, height, output}.
 - `image/png` or `image/jpeg`: one picture, answered with the upscaled PNG.
 
+The endpoint serves exactly the models of the archive's `manifest.json` ({model: [scales]},
+checkpoints under `models/`, see `upscaler.package`); a request for anything else is refused
+with the list of what is served. An archive with only `model.pt` (a training job's output)
+serves that one checkpoint. Requests that name no model get UPSCALER_MODEL x UPSCALER_SCALE
+(the stack's default model), else the first served entry.
+
 Requests the handler cannot serve raise `BadRequest` (a 4xx with a one-line reason). Buckets
 must be listed in the ALLOWED_BUCKETS environment variable (comma-separated).
 """
@@ -35,7 +41,7 @@ from upscaler.errors import UpscalerError
 from upscaler.media.limits import Limits
 from upscaler.media.writer import EncodeSettings
 from upscaler.models.checkpoint import read_checkpoint
-from upscaler.models.registry import DEFAULT_MODEL
+from upscaler.models.registry import load_model
 
 try:  # the inference toolkit answers with this class's status code and message
     from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError
@@ -71,35 +77,63 @@ class ChunkRequest:
 
 
 class Models:
-    """The served model plus any other registry model a request names (loaded once each)."""
+    """The models the archive serves (its manifest), each loaded once, on first use."""
 
-    def __init__(self, default: Upscaler, name: str, device: str) -> None:
-        self.default, self.name, self.device = default, name, device
-        self._cache = {(name, default.scale): default}
+    def __init__(self, root: Path, manifest: dict[str, list[int]], device: str) -> None:
+        self.root, self.manifest, self.device = root, manifest, device
+        self._cache: dict[tuple[str, int], Upscaler] = {}
+        name = os.environ.get("UPSCALER_MODEL", "")
+        scale = int(os.environ.get("UPSCALER_SCALE") or 0)
+        if scale not in manifest.get(name, ()):
+            name = next(iter(manifest))
+            scale = manifest[name][0]
+        self.name = name
+        self.default = self._cache[(name, scale)] = self._load(name, scale)
+
+    def served(self) -> str:
+        return ", ".join(f"{n} x{'/x'.join(map(str, s))}" for n, s in self.manifest.items())
 
     def get(self, name: str | None = None, scale: int | None = None) -> Upscaler:
-        key = (name or self.name, scale or self.default.scale)
+        name = name or self.name
+        if name not in self.manifest:
+            raise BadRequest(f"model {name} is not served here; served: {self.served()}")
+        scale = scale or (self.default.scale if name == self.name else self.manifest[name][0])
+        if scale not in self.manifest[name]:
+            raise BadRequest(f"model {name} x{scale} is not served here; served: {self.served()}")
+        key = (name, scale)
         if key not in self._cache:
-            try:
-                self._cache[key] = Upscaler(key[0], key[1], self.device)
-            except UpscalerError as exc:
-                raise BadRequest(str(exc)) from None
+            self._cache[key] = self._load(name, scale)
         return self._cache[key]
+
+    def _load(self, name: str, scale: int) -> Upscaler:
+        weights = self.root / "models" / f"{name}_x{scale}.pt"
+        if not weights.is_file() and (self.root / "model.pt").is_file():
+            weights = self.root / "model.pt"  # a training job's artifact
+        # Only the archive's own files: the vendored core carries no weights, and a name
+        # without a checkpoint here is a weightless baseline (bicubic, lanczos).
+        source = str(weights) if weights.is_file() else name
+        upscaler = Upscaler(load_model(source, scale), scale, self.device)
+        upscaler.name = name
+        return upscaler
+
+
+def read_manifest(model_dir: Path) -> dict[str, list[int]]:
+    """`manifest.json`, or the one checkpoint `model.pt` of a training job's artifact."""
+    manifest = model_dir / "manifest.json"
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        return {str(name): [int(s) for s in scales] for name, scales in data.items()}
+    checkpoint = model_dir / "model.pt"
+    if checkpoint.is_file():
+        payload = read_checkpoint(checkpoint)
+        return {str(payload["arch"]): [int(payload["scale"])]}
+    raise RuntimeError(f"{model_dir} holds neither manifest.json nor model.pt")
 
 
 def model_fn(model_dir: str) -> Models:
-    """Load `model_dir/model.pt` if present, else the registry model UPSCALER_MODEL."""
-    device = os.environ.get("UPSCALER_DEVICE", "auto")
-    checkpoint = Path(model_dir) / "model.pt"
-    if checkpoint.is_file():
-        payload = read_checkpoint(checkpoint)
-        name, scale = str(payload["arch"]), int(payload["scale"])
-        upscaler = Upscaler(str(checkpoint), scale, device)
-    else:
-        name = os.environ.get("UPSCALER_MODEL", DEFAULT_MODEL)
-        scale = int(os.environ.get("UPSCALER_SCALE", "2"))
-        upscaler = Upscaler(name, scale, device)
-    return Models(upscaler, name, device)
+    """Load the archive's default model now (a broken archive fails at start-up)."""
+    root = Path(model_dir)
+    return Models(root, read_manifest(root), os.environ.get("UPSCALER_DEVICE", "auto"))
 
 
 def _s3_location(uri: Any, field: str) -> tuple[str, str]:

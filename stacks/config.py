@@ -6,6 +6,7 @@ Every parameter is documented in docs/AWS.md; `DEFAULTS` is the single source of
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -29,8 +30,20 @@ DEFAULTS: dict[str, Any] = {
     "work_expiry_days": 7,
     "media_memory_mb": 3008,
     "alarm_email": "",
-    "deploy_endpoint": True,
+    "default_model": "esrgan-lite",
+    "default_scale": 4,
+    "served_models": "",
+    "reserve_concurrency": True,
+    "fetch_concurrency": 5,
+    "split_concurrency": 10,
+    "dispatch_concurrency": 5,
+    "collect_concurrency": 10,
+    "merge_concurrency": 5,
+    "sweep_concurrency": 1,
+    "dataset_concurrency": 2,
 }
+#: Functions with a `<name>_concurrency` context parameter (reserved concurrency).
+CONCURRENCY = ("fetch", "split", "dispatch", "collect", "merge", "sweep", "dataset")
 
 # The Deep Learning Containers registry account of the regions where it is not 763104351884
 # (fallback when the SageMaker SDK's image_uris cannot be imported).
@@ -50,12 +63,18 @@ _DLC_ACCOUNTS = {
     "me-south-1": "217643126080",
 }
 
+
+def dlc_account(region: str) -> str:
+    """The Deep Learning Containers registry account of `region`."""
+    return _DLC_ACCOUNTS.get(region, "763104351884")
+
+
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 _INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 
 def _flag(value: Any) -> bool:
-    """A boolean context value (`-c deploy_endpoint=false` arrives as a string)."""
+    """A boolean context value (`-c reserve_concurrency=false` arrives as a string)."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -77,7 +96,7 @@ class Settings:
     max_instances: int
     max_concurrent_invocations: int
     backlog_per_instance: int
-    model_data_uri: str  # "" = s3://<work bucket>/models/model.tar.gz
+    model_data_uri: str  # "" = the artifact built from this repository at synth (an asset)
     pytorch_version: str
     py_version: str
     inference_image_uri: str
@@ -87,7 +106,11 @@ class Settings:
     work_expiry_days: int
     media_memory_mb: int
     alarm_email: str
-    deploy_endpoint: bool
+    default_model: str
+    default_scale: int
+    served_models: str  # JSON {model: [scales]} of an own artifact; "" = the built one's
+    reserve_concurrency: bool
+    concurrency: dict[str, int]
 
     @property
     def endpoint_name(self) -> str:
@@ -99,12 +122,24 @@ class Settings:
         return self.instance_type.split(".")[1][:1] in ("g", "p")
 
     def model_data_location(self) -> tuple[str, str] | None:
-        """(bucket, key) of an explicit model artifact, or None for the work-bucket default."""
+        """(bucket, key) of an explicit model artifact, or None for the one built at synth."""
         if not self.model_data_uri:
             return None
         match = _S3_URI.match(self.model_data_uri)
         assert match, self.model_data_uri  # validated in from_node
         return match.group(1), match.group(2)
+
+    def own_manifest(self) -> dict[str, list[int]]:
+        """`served_models` parsed: what a user's own artifact serves ({model: [scales]})."""
+        data = json.loads(self.served_models)
+        if not isinstance(data, dict) or not data:
+            raise ValueError("a JSON object {model: [scales]} is needed")
+        manifest = {}
+        for name, scales in data.items():
+            if not isinstance(scales, list) or not all(s in (2, 3, 4) for s in scales):
+                raise ValueError(f"{name!r}: scales must be a list of 2, 3, 4")
+            manifest[str(name)] = sorted(scales)
+        return manifest
 
     def image_uri(self) -> str:
         """The PyTorch inference container for the instance type, fixed at synth time."""
@@ -123,7 +158,7 @@ class Settings:
                 image_scope="inference",
             )
         except ImportError:
-            account = _DLC_ACCOUNTS.get(self.region, "763104351884")
+            account = dlc_account(self.region)
             domain = "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
             tag = f"{self.pytorch_version}-{scope}-{self.py_version}"
             return f"{account}.dkr.ecr.{self.region}.{domain}/pytorch-inference:{tag}"
@@ -160,7 +195,11 @@ class Settings:
             work_expiry_days=int(get("work_expiry_days")),
             media_memory_mb=int(get("media_memory_mb")),
             alarm_email=str(get("alarm_email")),
-            deploy_endpoint=_flag(get("deploy_endpoint")),
+            default_model=str(get("default_model")),
+            default_scale=int(get("default_scale")),
+            served_models=str(get("served_models")),
+            reserve_concurrency=_flag(get("reserve_concurrency")),
+            concurrency={name: int(get(f"{name}_concurrency")) for name in CONCURRENCY},
         )
         settings.validate()
         return settings
@@ -189,5 +228,18 @@ class Settings:
             problems.append("work_expiry_days must be 1..365")
         if not 512 <= self.media_memory_mb <= 10240:
             problems.append("media_memory_mb must be 512..10240")
+        if self.default_scale not in (2, 3, 4):
+            problems.append("default_scale must be 2, 3 or 4")
+        for name, value in self.concurrency.items():
+            # SQS event source mappings need a maximum concurrency of at least 2.
+            if not 2 <= value <= 1000 and not (value == 1 and name in ("fetch", "sweep")):
+                problems.append(f"{name}_concurrency {value} must be 2..1000")
+        if self.served_models:
+            try:
+                self.own_manifest()
+            except ValueError as exc:
+                problems.append(f"served_models: {exc}")
+        elif self.model_data_uri:
+            problems.append("model_data_uri needs served_models, e.g. '{\"fast\": [2, 4]}'")
         if problems:
             raise ValueError("invalid context parameters: " + "; ".join(problems))

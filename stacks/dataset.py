@@ -27,7 +27,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import DLQ_REASONS, skip
 from stacks.nag import acknowledge, acknowledge_resources
+from upscaler.cloud_contract import Env
 
 RAW_PREFIX = "training/raw/"
 SHARDS_PREFIX = "training/shards/"
@@ -49,6 +51,8 @@ class DatasetBuilder(Construct):
         timeout: cdk.Duration | None = None,
         log_level: str = "INFO",
         max_patches: int = 20000,
+        concurrency: int = 2,
+        reserve_concurrency: bool = True,
     ) -> None:
         super().__init__(scope, cid)
         timeout = timeout or cdk.Duration.minutes(15)
@@ -149,19 +153,24 @@ class DatasetBuilder(Construct):
             # The source video and its shards live on /tmp while the build runs.
             ephemeral_storage_size=cdk.Size.mebibytes(10240),
             environment={
-                "WORK_BUCKET": work_bucket.bucket_name,
+                Env.WORK_BUCKET: work_bucket.bucket_name,
                 "DATASET_MAX_PATCHES": str(max_patches),
-                "LOG_LEVEL": log_level,
-                "POWERTOOLS_LOG_LEVEL": log_level,
-                "POWERTOOLS_SERVICE_NAME": "upscaler-dataset",
+                Env.LOG_LEVEL: log_level,
+                Env.POWERTOOLS_LOG_LEVEL: log_level,
+                Env.POWERTOOLS_SERVICE_NAME: "upscaler-dataset",
             },
             role=self.role,
             log_group=log_group,
+            reserved_concurrent_executions=concurrency if reserve_concurrency else None,
         )
+        skip(self.function, "CKV_AWS_116", DLQ_REASONS["sqs"])
         # One video per invocation: a build is minutes of CPU, batching would only risk timeouts.
         self.function.add_event_source(
             sources.SqsEventSource(
-                self.queue, batch_size=1, report_batch_item_failures=True, max_concurrency=5
+                self.queue,
+                batch_size=1,
+                report_batch_item_failures=True,
+                max_concurrency=concurrency,
             )
         )
 

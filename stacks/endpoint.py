@@ -3,9 +3,18 @@
 Model (PyTorch inference container + model.tar.gz with the weights and code/inference.py),
 endpoint config with async inference (output/failure paths in the work bucket, SNS success and
 error topics), the endpoint, and Application Auto Scaling from 0 to `max_instances` on backlog.
+
+The model artifact is built from this repository at synth time (`upscaler.package`: every
+shipped model and its manifest) and published as a CDK file asset, so one `cdk deploy` gives a
+serving endpoint; `-c model_data_uri=s3://...` (with `-c served_models=...`) serves one's own.
 """
 
 from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
@@ -14,18 +23,38 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.checkov import skip
 from stacks.config import Settings
 from stacks.nag import acknowledge_resources
-from stacks.storage import CHUNKS, FAILURES_PREFIX, MODEL_KEY, REQUESTS, RESULTS_PREFIX, UPSCALED
+from upscaler.cloud_contract import (
+    CHUNKS,
+    FAILURES_PREFIX,
+    REQUESTS,
+    RESULTS_PREFIX,
+    UPSCALED,
+    Env,
+)
 
 VARIANT = "AllTraffic"
 # One chunk may take minutes on the GPU: the model server must not time out before the
 # invocation does (dispatch passes the same value as InvocationTimeoutSeconds).
 INFERENCE_TIMEOUT_S = 900
+
+
+def build_artifact() -> tuple[Path, dict[str, list[int]]]:
+    """model.tar.gz of every shipped model, in a temporary directory removed at exit (the
+    synth copies it into the cloud assembly), and its manifest."""
+    from upscaler.package import manifest_of, package, shipped  # torch: only when building
+
+    served = shipped()
+    folder = Path(tempfile.mkdtemp(prefix="upscaler-model-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return package(served, folder / "model.tar.gz"), manifest_of(served)
 
 
 class Endpoint(Construct):
@@ -56,12 +85,22 @@ class Endpoint(Construct):
         location = settings.model_data_location()
         if location:
             model_data_url = settings.model_data_uri
-            model_data_arn = stack.format_arn(
-                service="s3", region="", account="", resource=location[0], resource_name=location[1]
-            )
+            bucket, key = location
+            self.manifest = settings.own_manifest()
         else:
-            model_data_url = f"s3://{work_bucket.bucket_name}/{MODEL_KEY}"
-            model_data_arn = work_bucket.arn_for_objects(MODEL_KEY)
+            path, self.manifest = build_artifact()
+            self.asset = s3_assets.Asset(self, "ModelArtifact", path=str(path))
+            model_data_url = self.asset.s3_object_url
+            bucket, key = self.asset.s3_bucket_name, self.asset.s3_object_key
+        model_data_arn = stack.format_arn(
+            service="s3", region="", account="", resource=bucket, resource_name=key
+        )
+        if settings.default_scale not in self.manifest.get(settings.default_model, ()):
+            served = ", ".join(f"{n} x{s}" for n, s in self.manifest.items())
+            raise ValueError(
+                f"invalid context parameters: default_model {settings.default_model} "
+                f"x{settings.default_scale} is not served (served: {served})"
+            )
         self.model_data_url = model_data_url
         self.image_uri = settings.image_uri()
         registry, _, repository = self.image_uri.partition("/")
@@ -167,11 +206,6 @@ class Endpoint(Construct):
         )
 
         # --- model, endpoint config, endpoint ----------------------------------------------
-        self.endpoint: sagemaker.CfnEndpoint | None = None
-        if not settings.deploy_endpoint:
-            # First deploy with the default model location: the work bucket must exist before
-            # model.tar.gz can be uploaded into it (docs/AWS.md, "Deploy").
-            return
         model = sagemaker.CfnModel(
             self,
             "Model",
@@ -189,12 +223,22 @@ class Endpoint(Construct):
                     "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(INFERENCE_TIMEOUT_S),
                     "TS_DEFAULT_RESPONSE_TIMEOUT": str(INFERENCE_TIMEOUT_S),
                     # sagemaker/inference.py reads and writes chunks only in these buckets.
-                    "ALLOWED_BUCKETS": work_bucket.bucket_name,
+                    Env.ALLOWED_BUCKETS: work_bucket.bucket_name,
+                    # What a request that names no model gets.
+                    "UPSCALER_MODEL": settings.default_model,
+                    "UPSCALER_SCALE": str(settings.default_scale),
                 },
             ),
         )
         # SageMaker checks the role's access when it creates the model.
         model.node.add_dependency(policy)
+        skip(
+            model,
+            "CKV_AWS_370",
+            "The container reads chunks from and writes results to S3 itself and installs "
+            "code/requirements.txt at start-up; network isolation would cut off both.",
+        )
+        self.model = model
 
         config = sagemaker.CfnEndpointConfig(
             self,

@@ -1,4 +1,4 @@
-"""Pipeline: the five Lambda handlers (one container image), their queues, triggers and alarms.
+"""Pipeline: the Lambda handlers (one slim image, no torch), their queues, triggers, alarms.
 
     input bucket (uploads/) --S3 event--> split --> work queue --> dispatch --> endpoint
     endpoint --SNS success/error--> results queue --> collect --> merge queue --> merge
@@ -11,6 +11,7 @@ statements below (no managed policies) and its own log group.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,12 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.checkov import DLQ_REASONS, skip
 from stacks.config import Settings
 from stacks.endpoint import INFERENCE_TIMEOUT_S, Endpoint
 from stacks.nag import acknowledge, acknowledge_resources, rendered
-from stacks.storage import (
+from stacks.storage import Storage
+from upscaler.cloud_contract import (
     CHUNKS,
     FAILURES_PREFIX,
     JOBS_PREFIX,
@@ -44,11 +47,12 @@ from stacks.storage import (
     REQUESTS,
     RESULTS_PREFIX,
     UPLOAD_PREFIX,
-    Storage,
+    Env,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = "lambdas/Dockerfile"
+# The slim image: no handler here runs a model, so none needs torch (or matplotlib).
+DOCKERFILE = "lambdas/Dockerfile.slim"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class Pipeline(Construct):
         self._stack = cdk.Stack.of(self)
         self._storage = storage
         self.sizes = sizing(settings)
+        # A burst of uploads must not start hundreds of 3 GB functions (docs/AWS.md, "Sizing").
+        self._reserved = settings.concurrency if settings.reserve_concurrency else {}
 
         # --- alarms --------------------------------------------------------------------
         self.alarm_topic = sns.Topic(self, "AlarmTopic", master_key=topic_key, enforce_ssl=True)
@@ -113,25 +119,35 @@ class Pipeline(Construct):
             )
 
         env = {
-            "INPUT_BUCKET": storage.input_bucket.bucket_name,
-            "WORK_BUCKET": storage.work_bucket.bucket_name,
-            "OUTPUT_BUCKET": storage.output_bucket.bucket_name,
-            "JOB_TABLE": storage.job_table.table_name,
-            "WORK_QUEUE_URL": self.work_queue.queue_url,
-            "MERGE_QUEUE_URL": self.merge_queue.queue_url,
-            "ENDPOINT_NAME": endpoint.endpoint_name,
-            "MAX_CHUNK_ATTEMPTS": str(settings.max_chunk_attempts),
-            "CHUNK_SECONDS": str(settings.chunk_seconds),
-            "UPLOAD_PREFIX": UPLOAD_PREFIX,
-            "INVOCATION_TIMEOUT_S": str(INFERENCE_TIMEOUT_S),
-            "LOG_LEVEL": settings.log_level,
-            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            Env.INPUT_BUCKET: storage.input_bucket.bucket_name,
+            Env.WORK_BUCKET: storage.work_bucket.bucket_name,
+            Env.OUTPUT_BUCKET: storage.output_bucket.bucket_name,
+            Env.JOB_TABLE: storage.job_table.table_name,
+            Env.WORK_QUEUE_URL: self.work_queue.queue_url,
+            Env.MERGE_QUEUE_URL: self.merge_queue.queue_url,
+            Env.ENDPOINT_NAME: endpoint.endpoint_name,
+            Env.MAX_CHUNK_ATTEMPTS: str(settings.max_chunk_attempts),
+            Env.CHUNK_SECONDS: str(settings.chunk_seconds),
+            Env.UPLOAD_PREFIX: UPLOAD_PREFIX,
+            Env.INVOCATION_TIMEOUT_S: str(INFERENCE_TIMEOUT_S),
+            Env.INSTANCE_TYPE: settings.instance_type,
+            Env.MERGE_SCRATCH_MIB: str(self.sizes["merge"].ephemeral_mib),
+            Env.LOG_LEVEL: settings.log_level,
+            Env.POWERTOOLS_LOG_LEVEL: settings.log_level,
+            # A plain upload gets the default model; split and fetch refuse what is not served.
+            Env.DEFAULT_MODEL: settings.default_model,
+            Env.DEFAULT_SCALE: str(settings.default_scale),
+            Env.SERVED_MODELS: json.dumps(endpoint.manifest, separators=(",", ":")),
         }
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         self.roles: dict[str, iam.Role] = {}
 
-        # --- fetch: URL -> input bucket (invoked by `upscaler submit URL`) ---------------
-        self._function("fetch", env)
+        # --- fetch: URL -> input bucket (invoked asynchronously by `upscaler submit URL`) --
+        # Its handler ends every failure as a FAILED job; a timeout would only repeat, so no
+        # retries (the sweeper fails a job left FETCHING).
+        fetch = self._function("fetch", env)
+        fetch.configure_async_invoke(retry_attempts=0)
+        skip(fetch, "CKV_AWS_116", DLQ_REASONS["async"])
         self._allow(
             "fetch",
             "WriteUploads",
@@ -167,13 +183,14 @@ class Pipeline(Construct):
 
         # --- dispatch: work queue -> InvokeEndpointAsync ----------------------------------
         dispatch = self._function("dispatch", env)
+        skip(dispatch, "CKV_AWS_116", DLQ_REASONS["sqs"])
         dispatch.add_event_source(
             sources.SqsEventSource(
                 self.work_queue,
                 batch_size=10,
                 max_batching_window=cdk.Duration.seconds(5),
                 report_batch_item_failures=True,
-                max_concurrency=5,
+                max_concurrency=settings.concurrency["dispatch"],
             )
         )
         self._allow(
@@ -189,13 +206,14 @@ class Pipeline(Construct):
 
         # --- collect: results queue -> chunk completion, retries, the merge message -------
         collect = self._function("collect", env)
+        skip(collect, "CKV_AWS_116", DLQ_REASONS["sqs"])
         collect.add_event_source(
             sources.SqsEventSource(
                 self.results_queue,
                 batch_size=10,
                 max_batching_window=cdk.Duration.seconds(5),
                 report_batch_item_failures=True,
-                max_concurrency=10,
+                max_concurrency=settings.concurrency["collect"],
             )
         )
         self._allow(
@@ -217,12 +235,13 @@ class Pipeline(Construct):
 
         # --- merge: merge queue -> output bucket, job DONE/FAILED, clean the job prefix ----
         merge = self._function("merge", env)
+        skip(merge, "CKV_AWS_116", DLQ_REASONS["sqs"])
         merge.add_event_source(
             sources.SqsEventSource(
                 self.merge_queue,
                 batch_size=1,
                 report_batch_item_failures=True,
-                max_concurrency=5,
+                max_concurrency=settings.concurrency["merge"],
             )
         )
         self._allow(
@@ -258,7 +277,8 @@ class Pipeline(Construct):
         self._allow_table("merge", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"])
 
         # --- sweep: every 15 min, jobs with no progress for STALE_AFTER_S -> FAILED ---------
-        sweep = self._function("sweep", {**env, "STALE_AFTER_S": "7200"})
+        sweep = self._function("sweep", {**env, Env.STALE_AFTER_S: "7200"})
+        skip(sweep, "CKV_AWS_116", DLQ_REASONS["schedule"])
         events.Rule(
             self,
             "SweepSchedule",
@@ -347,10 +367,11 @@ class Pipeline(Construct):
             memory_size=size.memory_mb,
             timeout=size.timeout,
             ephemeral_storage_size=cdk.Size.mebibytes(size.ephemeral_mib),
-            environment={**env, "POWERTOOLS_SERVICE_NAME": f"upscaler-{name}"},
+            environment={**env, Env.POWERTOOLS_SERVICE_NAME: f"upscaler-{name}"},
             role=role,
             log_group=log_group,
             dead_letter_queue=dead_letter_queue,
+            reserved_concurrent_executions=self._reserved.get(name),
         )
         self.functions[name] = function
         self.roles[name] = role

@@ -1,12 +1,7 @@
 """Storage: the input, work and output buckets, their access-log bucket and the job table.
 
-Object layout (the handlers in lambdas/messages.py use the same names):
-
-- input bucket:  `uploads/<job_id>/<file>` (the S3 notification to split filters on `uploads/`)
-- work bucket:   `jobs/<job_id>/chunks/*` (split), `jobs/<job_id>/requests/*` (dispatch),
-                 `jobs/<job_id>/up/*` (the endpoint), `results/*` and `failures/*` (SageMaker
-                 async output/failure bodies), `models/model.tar.gz` (default model artifact)
-- output bucket: `outputs/<job_id>/<name>_x<scale>.mp4`, written via `tmp/outputs/...` first
+The object layout and the table's key names are the cloud contract's
+(`upscaler/cloud_contract.py`), which the handlers read too.
 """
 
 from __future__ import annotations
@@ -16,18 +11,16 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.checkov import skip
 from stacks.config import Settings
-
-UPLOAD_PREFIX = "uploads/"
-JOBS_PREFIX = "jobs/"
-CHUNKS = "jobs/*/chunks/*"
-REQUESTS = "jobs/*/requests/*"
-UPSCALED = "jobs/*/up/*"
-RESULTS_PREFIX = "results/"
-FAILURES_PREFIX = "failures/"
-MODEL_KEY = "models/model.tar.gz"
-OUTPUTS_PREFIX = "outputs/"
-OUTPUT_TMP_PREFIX = "tmp/"
+from upscaler.cloud_contract import (
+    FAILURES_PREFIX,
+    JOBS_PREFIX,
+    OUTPUT_TMP_PREFIX,
+    PARTITION_KEY,
+    RESULTS_PREFIX,
+    SORT_KEY,
+)
 
 
 def _bucket(scope: Construct, cid: str, **kwargs) -> s3.Bucket:
@@ -66,6 +59,18 @@ class Storage(Construct):
         )
         # No AwsSolutions-S1 finding here: cdk-nag accepts a bucket that is itself the
         # server-access-log destination of other buckets.
+        skip(
+            self.log_bucket,
+            "CKV_AWS_18",
+            "This bucket is the server access log destination of the others; logging it into "
+            "itself would log its own log deliveries without end.",
+        )
+        skip(
+            self.log_bucket,
+            "CKV_AWS_21",
+            "Access logs are written once by the S3 logging service and expire after 90 days; "
+            "versions would only keep expired logs.",
+        )
 
         # Uploads: versioned (an overwritten upload stays recoverable), old versions expire.
         self.input_bucket = _bucket(
@@ -109,6 +114,12 @@ class Storage(Construct):
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        skip(
+            self.work_bucket,
+            "CKV_AWS_21",
+            "Intermediates only (chunks, requests, results): a deleted object must really be "
+            "gone, and everything expires after work_expiry_days.",
+        )
         # Deliverables: versioned (merge replaces keys; a bad re-run never destroys a result).
         self.output_bucket = _bucket(
             self,
@@ -136,12 +147,20 @@ class Storage(Construct):
         self.job_table = dynamodb.Table(
             self,
             "Jobs",
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="item", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        skip(
+            self.job_table,
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS-managed key; rows hold job state (ids, S3 keys, "
+            "counts). A customer-managed key would not change who may read the table.",
         )

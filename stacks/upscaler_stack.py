@@ -7,16 +7,21 @@ them into stacks would create cyclic cross-stack references (and exports that bl
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks.checkov import CheckovSkips
 from stacks.config import Settings
 from stacks.dataset import DatasetBuilder
 from stacks.endpoint import Endpoint
 from stacks.pipeline import REPO_ROOT, Pipeline
-from stacks.storage import UPLOAD_PREFIX, Storage
+from stacks.storage import Storage
+from stacks.training import TrainingRole
+from upscaler.cloud_contract import UPLOAD_PREFIX, Output
 
 
 class UpscalerStack(cdk.Stack):
@@ -68,22 +73,37 @@ class UpscalerStack(cdk.Stack):
             alarm_topic=self.pipeline.alarm_topic,
             memory_mb=settings.media_memory_mb,
             log_level=settings.log_level,
+            concurrency=settings.concurrency["dataset"],
+            reserve_concurrency=settings.reserve_concurrency,
+        )
+        # Training from the notebook: a role SageMaker assumes to read the training data and
+        # write the job's output and checkpoints.
+        self.training = TrainingRole(
+            self, "Training", work_bucket=self.storage.work_bucket, region=settings.region
         )
 
         # Names the CLI (`upscaler submit/status --stack NAME`) reads from the stack outputs.
         outputs = {
-            "InputBucketName": self.storage.input_bucket.bucket_name,
-            "UploadPrefix": UPLOAD_PREFIX,
-            "WorkBucketName": self.storage.work_bucket.bucket_name,
-            "OutputBucketName": self.storage.output_bucket.bucket_name,
-            "JobTableName": self.storage.job_table.table_name,
-            "FetchFunctionName": self.pipeline.functions["fetch"].function_name,
+            Output.INPUT_BUCKET: self.storage.input_bucket.bucket_name,
+            Output.UPLOAD_PREFIX: UPLOAD_PREFIX,
+            Output.WORK_BUCKET: self.storage.work_bucket.bucket_name,
+            Output.OUTPUT_BUCKET: self.storage.output_bucket.bucket_name,
+            Output.JOB_TABLE: self.storage.job_table.table_name,
+            Output.FETCH_FUNCTION: self.pipeline.functions["fetch"].function_name,
             "EndpointName": self.endpoint.endpoint_name,
             "ModelDataUrl": self.endpoint.model_data_url,
             "InferenceImageUri": self.endpoint.image_uri,
             "WorkQueueUrl": self.pipeline.work_queue.queue_url,
             "AlarmTopicArn": self.pipeline.alarm_topic.topic_arn,
             "DatasetQueueUrl": self.dataset.queue.queue_url,
+            # What the endpoint serves ({model: [scales]}); `upscaler submit` checks against it.
+            "ServedModels": json.dumps(self.endpoint.manifest, separators=(",", ":")),
+            "DefaultModel": settings.default_model,
+            "DefaultScale": str(settings.default_scale),
+            "TrainingRoleArn": self.training.role.role_arn,
+            "TrainingDataUri": self.training.data_uri,
+            "TrainingOutputUri": self.training.output_uri,
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)
+        cdk.Aspects.of(self).add(CheckovSkips())

@@ -76,7 +76,7 @@ def make_clip(path: Path, spec: ClipSpec) -> Path:
         out.mux(video.encode(None))
         duration = float(times[-1] + 1 / spec.rate)
         if sound is not None:
-            _tone(out, sound, duration)
+            tone(out, sound, duration)
         if sub is not None:
             for i, text in enumerate((b"first line", b"second line")):
                 payload = len(text).to_bytes(2, "big") + text if spec.container == "mp4" else text
@@ -88,14 +88,18 @@ def make_clip(path: Path, spec: ClipSpec) -> Path:
     return path
 
 
-def _tone(out, stream, seconds: float) -> None:
-    rate, block = 48000, 1024
+def tone(out, stream, seconds: float, rate: int = 48000, layout: str = "stereo") -> None:
+    """Encode `seconds` of a 440 Hz tone into the audio `stream` and flush it."""
+    block = 1024
     total = int(rate * seconds)
+    channels = 1 if layout == "mono" else 2
     for start in range(0, total, block):
         n = min(block, total - start)
         t = np.arange(start, start + n) / rate
         wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.stack([wave] * channels), format="fltp", layout=layout
+        )
         frame.sample_rate, frame.pts = rate, start
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))

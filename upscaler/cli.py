@@ -93,46 +93,64 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.engine.image import IMAGE_SUFFIXES
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
+    from upscaler.job import JobSpec
+    from upscaler.media.filters import Picture
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
-    from upscaler.media.writer import EncodeSettings
+    from upscaler.models.registry import DEFAULT_MODEL
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise InputError(f"{src}: no such file or directory")
     if src.resolve() == dst.resolve():
         raise OutputError("the output must not overwrite the input")
-    settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    # no --model: one is chosen from the source below; the spec checks everything else now
+    fields = {"model": args.model or DEFAULT_MODEL, "scale": args.scale}
+    fields |= {"codec": args.codec, "crf": args.crf}
+    spec = JobSpec.parse({**fields, "preset": args.preset}, checkpoint_paths=True)
     show = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
     if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
         jobs = _plan_images(src, dst, args.scale)  # every limit, before the model loads
         _default_model(args, base, None)
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
         frames = _upscale_images(jobs, dst if src.is_dir() else None, upscaler, show)
         seconds = time.perf_counter() - started
     else:
         output_format(dst)
         probed = probe_with_packets(src)  # bad input fails before the model loads
         _default_model(args, base, probed[0])
-        upscaler = Upscaler(args.model, args.scale, args.device, tile=args.tile)
-        bar = _progress_bar(probed[0].video.frame_count, show)
+        video = probed[0].video
+        picture = Picture.choose(args.deinterlace, args.square_pixels, video)
+        if args.deinterlace == "auto" and picture.deinterlace != "off":
+            log.warning(
+                "interlaced video (field order %s, %.0f%% of sample frames combed): "
+                "deinterlacing with bwdif; --deinterlace off keeps the fields",
+                video.field_order, 100 * video.combed,
+            )  # fmt: skip
+        upscaler = Upscaler(
+            args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
+        )
+        bar = _progress_bar(video.frame_count * picture.frames_per_frame, show)
         try:
             result = upscale_video(
                 src,
                 dst,
                 upscaler,
-                settings,
+                spec.settings,
                 work_dir=args.work_dir,
                 chunk_seconds=args.chunk_seconds,
                 batch=args.batch,
                 progress=bar.update,
                 probed=probed,
+                picture=picture,
             )
         finally:
             bar.close()
-        frames, seconds = result.frames, result.seconds
+        frames, seconds = result.frames * picture.frames_per_frame, result.seconds
         base.update(
             width=result.width,
             height=result.height,
@@ -228,6 +246,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
         f"{v.frame_rate} fps{' (VFR)' if v.vfr else ''}, {v.frame_count} frames, "
         f"time base {v.time_base}, rotation {v.rotation}"
     )
+    sar, dar = v.sample_aspect_ratio, v.display_aspect_ratio
+    print(
+        f"  shape: SAR {sar.numerator}:{sar.denominator}, "
+        f"DAR {dar.numerator}:{dar.denominator} ({float(dar):.3f})"
+    )
+    print(
+        f"  scan: {'interlaced' if v.interlaced else 'progressive'} (field order "
+        f"{v.field_order}, {v.interlaced_flags:.0%} of sample frames flagged interlaced, "
+        f"{v.combed:.0%} combed)"
+    )
     print("  colour: " + ", ".join(f"{k} {val}" for k, val in colour.items()))
     for s in [*info.audio, *info.subtitles, *info.other]:
         extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""
@@ -261,21 +289,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     width, height = _parse_size(args.size)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
     results = run_bench(
-        models, args.scale, width, height, args.batch, args.seconds, device=args.device
+        models,
+        args.scale,
+        width,
+        height,
+        args.batch,
+        args.seconds,
+        device=args.device,
+        runtimes=runtimes,
     )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        header = ("model", "size", "device", "model fps", "e2e fps", "e2e/model")
+        header = ("model", "size", "device", "runtime", "preset")
+        numbers = ("model fps", "e2e fps", "e2e/model", "model cpu", "e2e cpu")
         print(
-            f"{header[0]:<14}{header[1]:<10}{header[2]:<8}"
-            + "".join(f"{h:>10}" for h in header[3:])
+            "".join(f"{h:<10}" for h in header)
+            + "".join(f"{h:>10}" for h in numbers)
+            + "  (cpu: CPU ms per frame, all threads)"
         )
         for r in results:
             print(
-                f"{r.model:<14}{r.size:<10}{r.device:<8}{r.model_fps:>10.1f}"
-                f"{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model:<10}{r.size:<10}{r.device:<10}{r.runtime:<10}{r.preset:<10}"
+                f"{r.model_fps:>10.1f}{r.end_to_end_fps:>10.1f}{r.efficiency:>10.2f}"
+                f"{r.model_cpu_ms:>10.1f}{r.end_to_end_cpu_ms:>10.1f}"
             )
     return 0
 
@@ -342,6 +381,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from upscaler.models.registry import available_models, shipped_weights_path
 
+    if args.file:
+        return _describe_model_file(args.file, args.json)
     for name, spec in sorted(available_models().items()):
         shipped = [f"x{s}" for s in spec.scales if shipped_weights_path(name, s)]
         weights = (
@@ -356,6 +397,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_model_file(path: str, as_json: bool) -> int:
+    """`models --file`: what a checkpoint or community model file holds."""
+    from dataclasses import asdict
+
+    from upscaler.models.registry import build_from_file
+
+    model = build_from_file(path)
+    info = getattr(model, "info", None)
+    if info is not None:
+        facts = {**asdict(info), "colour": info.colour, "source": "community (spandrel)"}
+    else:
+        facts = {
+            "architecture": type(model).__name__,
+            "scale": model.scale,
+            "params": sum(p.numel() for p in model.parameters()),
+            "colour": "luma (Y)" if model.channels == "y" else "RGB (made with the video's matrix)",
+            "source": "upscaler checkpoint",
+        }
+    if as_json:
+        print(json.dumps({"file": path, **facts}))
+    else:
+        print(f"{path}: {facts['architecture']} x{facts['scale']}, {facts['params']:,} params")
+        for key, value in facts.items():
+            if key not in ("architecture", "scale", "params"):
+                print(f"  {key}: {value}")
+    return 0
+
+
 def _parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -367,11 +436,20 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from upscaler.engine.onnx_runtime import RUNTIMES
+
     p.add_argument(
         "--model", help="model name or checkpoint path (default: picked from the source)"
     )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="CPU runtime: auto (the faster of torch and onnx, measured once), torch, onnx, "
+        "onnx-int8 (fast only)",
+    )
 
 
 def _tile_arg(text: str) -> int | None:
@@ -395,11 +473,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--crf", type=int, default=18, help="quality (0 = lossless, default 18)")
     p.add_argument("--codec", default="h264", help="h264 or h265 (default h264)")
-    p.add_argument("--preset", default="veryfast", help="x264/x265 preset (default veryfast)")
+    p.add_argument(
+        "--preset",
+        default="auto",
+        help="x264/x265 preset; auto (default): veryfast up to 480p, superfast to 720p, "
+        "ultrafast above, so the encoder keeps up with the model",
+    )
     p.add_argument("--tile", type=_tile_arg, default=None, help="auto, 0 (off) or tile size")
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
     p.add_argument("--work-dir", help="keep finished chunks here; re-run to resume")
+    p.add_argument(
+        "--deinterlace",
+        default="auto",
+        choices=("auto", "off", "frame", "field"),
+        help="auto (when the pictures show combing), off, frame (bwdif, one frame per "
+        "frame) or field (one frame per field: double rate)",
+    )
+    p.add_argument(
+        "--square-pixels",
+        action="store_true",
+        help="resample anamorphic video to square pixels at the same display aspect",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary")
     p.set_defaults(func=cmd_upscale, preload=_UPSCALE_MODULES)
 
@@ -429,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seconds", type=float, default=3.0, help="model-only timing length")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtimes", default="auto", help="comma list of CPU runtimes to compare")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
@@ -463,13 +559,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list the models and their shipped weights")
+    p.add_argument("--file", help="describe one model file (.pt, .pth, .safetensors) instead")
+    p.add_argument("--json", action="store_true", help="with --file: print one JSON object")
     p.set_defaults(func=cmd_models)
 
-    from upscaler import cloud, cost, package
+    from upscaler import cloud, cost, local_cli, package
     from upscaler.dataset import cli as dataset_cli
     from upscaler.live import cli as live_cli
 
     package.add_commands(sub)
+    local_cli.add_commands(sub)
     cost.add_commands(sub)
     cloud.add_commands(sub)
     live_cli.add_commands(sub)

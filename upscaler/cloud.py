@@ -10,17 +10,32 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
+import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from upscaler.cloud_contract import (
+    DONE,
+    FAILED,
+    FETCHING,
+    UPLOAD_PREFIX,
+    Output,
+    describe_row,
+    fetching_row,
+    job_key,
+)
 from upscaler.errors import InputError, UpscalerError
+from upscaler.job import JobSpec, check_served, parse_served
 
 OUTPUT_KEYS = {
-    "input_bucket": "InputBucketName",
-    "job_table": "JobTableName",
-    "fetch_function": "FetchFunctionName",
-    "upload_prefix": "UploadPrefix",
+    "input_bucket": Output.INPUT_BUCKET,
+    "job_table": Output.JOB_TABLE,
+    "fetch_function": Output.FETCH_FUNCTION,
+    "upload_prefix": Output.UPLOAD_PREFIX,
+    "served_models": Output.SERVED_MODELS,
 }
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -37,7 +52,7 @@ def stack_resources(args: argparse.Namespace) -> dict[str, str]:
     """Resource names: explicit options win, the rest come from the stack's outputs."""
     names = {key: getattr(args, key, None) for key in OUTPUT_KEYS}
     if all(names[k] for k in ("input_bucket", "job_table", "fetch_function")):
-        return {**names, "upload_prefix": names["upload_prefix"] or "uploads/"}
+        return {**names, "upload_prefix": names["upload_prefix"] or UPLOAD_PREFIX}
     cfn = _boto3().client("cloudformation")
     try:
         stack = cfn.describe_stacks(StackName=args.stack)["Stacks"][0]
@@ -46,55 +61,118 @@ def stack_resources(args: argparse.Namespace) -> dict[str, str]:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     for key, output in OUTPUT_KEYS.items():
         names[key] = names[key] or outputs.get(output)
-    names["upload_prefix"] = names["upload_prefix"] or "uploads/"
+    names["upload_prefix"] = names["upload_prefix"] or UPLOAD_PREFIX
     return names  # type: ignore[return-value]
 
 
 def submit(args: argparse.Namespace) -> dict[str, Any]:
-    """Upload a local file, or ask the fetch Lambda to pull a URL; return the job id."""
+    """Upload a local file, or hand a URL to the fetch Lambda; return the job id at once."""
+    spec = JobSpec.parse({"model": args.model, "scale": args.scale, "crf": args.crf})
     names = stack_resources(args)
+    if names.get("served_models"):
+        try:
+            check_served(spec, parse_served(names["served_models"]))
+        except ValueError as exc:
+            raise UpscalerError(f"stack output {Output.SERVED_MODELS}: {exc}") from None
     job_id = uuid.uuid4().hex[:20]
     source = args.source
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
-        payload = {"url": source, "job_id": job_id, "model": args.model, "scale": args.scale}
+        result = _fetch(names, job_id, source, spec)
+    else:
+        result = _upload(names, job_id, Path(source), spec)
+    if args.wait:
+        return follow(_table(names), job_id, args.interval)
+    return result
+
+
+def _fetch(names: dict[str, str], job_id: str, url: str, spec: JobSpec) -> dict[str, Any]:
+    """Record the job FETCHING, then invoke fetch asynchronously (a long download is never
+    timed out, and never run twice, by the SDK's read timeout and retries)."""
+    table = _table(names)
+    table.put_item(
+        Item=fetching_row(job_id, url, _now()), ConditionExpression="attribute_not_exists(job_id)"
+    )
+    payload = {"url": url, "job_id": job_id, "model": spec.model, "scale": spec.scale}
+    try:
         response = (
             _boto3()
             .client("lambda")
-            .invoke(FunctionName=names["fetch_function"], Payload=json.dumps(payload).encode())
+            .invoke(
+                FunctionName=names["fetch_function"],
+                InvocationType="Event",
+                Payload=json.dumps(payload).encode(),
+            )
         )
-        result = json.loads(response["Payload"].read() or b"{}")
-        if result.get("status") == "FAILED":
-            raise InputError(f"fetch refused {source}: {result.get('reason')}")
-        return {"job_id": result.get("job_id", job_id), "status": result.get("status")}
-    path = Path(source)
+        if response["StatusCode"] != 202:  # Lambda's answer to an accepted async invocation
+            raise RuntimeError(f"status {response['StatusCode']} instead of 202")
+    except Exception as exc:
+        reason = f"cannot invoke {names['fetch_function']}: {exc}"
+        table.update_item(
+            Key=job_key(job_id),
+            UpdateExpression="SET #s = :failed, reason = :reason",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":failed": FAILED, ":reason": reason},
+        )
+        raise UpscalerError(reason) from None
+    return {"job_id": job_id, "status": FETCHING, "source_url": url}
+
+
+def _upload(names: dict[str, str], job_id: str, path: Path, spec: JobSpec) -> dict[str, Any]:
     if not path.is_file():
-        raise InputError(f"{source}: no such file (or give an http(s) URL)")
+        raise InputError(f"{path}: no such file (or give an http(s) URL)")
     name = SAFE_NAME.sub("_", path.name).lstrip(".-") or "video.mp4"
     key = f"{names['upload_prefix']}{job_id}/{name}"
-    metadata = {"model": args.model, "scale": str(args.scale), "crf": str(args.crf)}
+    metadata = {"model": spec.model, "scale": str(spec.scale), "crf": str(spec.crf)}
     _boto3().client("s3").upload_file(
         str(path), names["input_bucket"], key, ExtraArgs={"Metadata": metadata}
     )
     return {"job_id": job_id, "status": "UPLOADED", "source": f"s3://{names['input_bucket']}/{key}"}
 
 
-def status(args: argparse.Namespace) -> dict[str, Any]:
-    """The job row from the job table, with `chunks_done` counted."""
-    names = stack_resources(args)
-    table = _boto3().resource("dynamodb").Table(names["job_table"])
-    item = table.get_item(Key={"job_id": args.job_id, "item": "JOB"}, ConsistentRead=True)
+def _table(names: dict[str, str]) -> Any:
+    return _boto3().resource("dynamodb").Table(names["job_table"])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _row(table: Any, job_id: str) -> dict[str, Any]:
+    item = table.get_item(Key=job_key(job_id), ConsistentRead=True)
     if "Item" not in item:
-        raise InputError(f"no job {args.job_id!r} in {names['job_table']}")
-    row = json.loads(json.dumps(item["Item"], default=_plain))
-    row["chunks_done"] = len(row.pop("done", []) or [])
-    row.pop("item", None)
-    return row
+        raise InputError(f"no job {job_id!r} in {table.name}")
+    return describe_row(item["Item"])
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, set):
-        return sorted(value, key=str)
-    return int(value) if value == int(value) else float(value)
+def follow(table: Any, job_id: str, interval: float) -> dict[str, Any]:
+    """Poll the job until it is DONE or FAILED, printing each change of progress to stderr.
+
+    Returns the DONE row; a FAILED job raises with its reason.
+    """
+    shown = None
+    while True:
+        row = _row(table, job_id)
+        line = f"{job_id}: {row['status']}"
+        if row.get("chunk_count"):
+            line += f" ({row['chunks_done']}/{row['chunk_count']} chunks)"
+        elif row.get("fetched_bytes"):
+            line += f" ({row['fetched_bytes'] / 1e6:.1f} MB downloaded)"
+        if line != shown:
+            print(line, file=sys.stderr, flush=True)
+            shown = line
+        if row["status"] == FAILED:
+            raise UpscalerError(f"job {job_id} failed: {row.get('reason', 'no reason recorded')}")
+        if row["status"] == DONE:
+            return row
+        time.sleep(interval)
+
+
+def status(args: argparse.Namespace) -> dict[str, Any]:
+    """The job row from the job table, with `chunks_done` counted (`--wait`: until it ends)."""
+    table = _table(stack_resources(args))
+    if args.wait:
+        return follow(table, args.job_id, args.interval)
+    return _row(table, args.job_id)
 
 
 def _print(result: dict[str, Any]) -> int:
@@ -118,6 +196,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument("job_id")
             p.set_defaults(func=lambda a: _print(status(a)))
+        p.add_argument("--wait", action="store_true", help="follow the job until it ends")
+        p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
         p.add_argument("--stack", default="Upscaler", help="CloudFormation stack name")
         for key in OUTPUT_KEYS:
             p.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None)

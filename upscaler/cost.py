@@ -111,6 +111,19 @@ def _pipeline_usd(duration_s: float, chunks: int, in_bytes: float, out_bytes: fl
     }
 
 
+def endpoint_seconds(
+    frames: int, width: int, height: int, scale: int, model: str, instance: str
+) -> tuple[float, float, float]:
+    """(model_s, codec_s, busy_s) of `frames` input frames on one `instance` (the formula)."""
+    inst, codec = _instance(instance), throughput()["codec"]
+    rate = model_rate(model, instance)
+    in_px, out_px = width * height, width * height * scale**2
+    model_s = frames * in_px / rate["px_per_s"]
+    codec_s = frames * out_px / (codec["output_mpx_per_s_per_vcpu"] * 1e6 * inst["vcpus"])
+    busy_s = model_s + codec_s if inst["device"] == "cpu" else max(model_s, codec_s)
+    return model_s, codec_s, busy_s
+
+
 def estimate_cost(
     input_duration_s: float,
     width: int,
@@ -127,9 +140,7 @@ def estimate_cost(
     rate = model_rate(model, instance)
     frames = math.ceil(input_duration_s * fps)
     in_px, out_px = width * height, width * height * scale**2
-    model_s = frames * in_px / rate["px_per_s"]
-    codec_s = frames * out_px / (codec["output_mpx_per_s_per_vcpu"] * 1e6 * inst["vcpus"])
-    busy_s = model_s + codec_s if inst["device"] == "cpu" else max(model_s, codec_s)
+    model_s, codec_s, busy_s = endpoint_seconds(frames, width, height, scale, model, instance)
     usd_per_s = inst["usd_per_hour"] / 3600
     stz = prices()["scale_to_zero"]
     pipe = throughput()["pipeline"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import threading
+import time
+import zipfile
 
 import boto3
 import pytest
@@ -19,7 +23,18 @@ TEMPLATE = {
         "UploadPrefix": {"Value": "uploads/"},
         "JobTableName": {"Value": "jobs"},
         "FetchFunctionName": {"Value": "fetch-fn"},
+        "ServedModels": {"Value": '{"bicubic": [2, 4], "fast": [2]}'},
     },
+}
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
 }
 
 
@@ -28,7 +43,17 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mock_aws(config={"lambda": {"use_docker": False}}):  # invocations are not run
+        role = boto3.client("iam").create_role(
+            RoleName="fetch-role", AssumeRolePolicyDocument=json.dumps(TRUST)
+        )["Role"]["Arn"]
+        boto3.client("lambda").create_function(
+            FunctionName="fetch-fn",
+            Runtime="python3.12",
+            Role=role,
+            Handler="lambdas.fetch.handler",
+            Code={"ZipFile": _zip()},
+        )
         boto3.client("cloudformation").create_stack(
             StackName="Upscaler", TemplateBody=json.dumps(TEMPLATE)
         )
@@ -67,6 +92,66 @@ def test_status_reads_the_job_row(aws, capsys):
     assert row == {"job_id": "j1", "status": "RUNNING", "chunks": 4, "chunks_done": 2}
     assert main(["status", "nope"]) == 2
     assert "no job 'nope'" in capsys.readouterr().err
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def test_submit_url_returns_at_once_with_the_job_fetching(aws, capsys):
+    assert main(["submit", "https://example.com/v/clip.mp4", "--model", "bicubic"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "FETCHING"
+    assert main(["status", result["job_id"]]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["status"] == "FETCHING" and row["source_url"] == "https://example.com/v/clip.mp4"
+
+
+def test_submit_refuses_what_the_endpoint_does_not_serve_before_uploading(aws, basic_clip, capsys):
+    assert main(["submit", str(basic_clip), "--model", "fast", "--scale", "4"]) == 2
+    assert "fast x4 is not served by this endpoint; it serves bicubic x2/x4, fast x2" in (
+        capsys.readouterr().err
+    )
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="in-bkt")
+
+
+def test_wait_follows_the_job_to_its_end(aws, capsys):
+    table = boto3.resource("dynamodb").Table("jobs")
+    key = {"job_id": "j2", "item": "JOB"}
+    table.put_item(Item={**key, "status": "FETCHING"})
+    steps = [
+        {"status": "FETCHING", "fetched_bytes": 2_500_000},
+        {"status": "PENDING"},
+        {"status": "RUNNING", "chunk_count": 3, "done": {0}},
+        {"status": "RUNNING", "chunk_count": 3, "done": {0, 2}},
+        {"status": "DONE", "chunk_count": 3, "done": {0, 1, 2}, "output": "s3://out/x.mp4"},
+    ]
+
+    def progress():
+        for step in steps:
+            time.sleep(0.15)
+            table.put_item(Item={**key, **step})
+
+    worker = threading.Thread(target=progress)
+    worker.start()
+    code = main(["status", "j2", "--wait", "--interval", "0.05"])
+    worker.join()
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["output"] == "s3://out/x.mp4"
+    assert err.splitlines() == [
+        "j2: FETCHING",
+        "j2: FETCHING (2.5 MB downloaded)",
+        "j2: PENDING",
+        "j2: RUNNING (1/3 chunks)",
+        "j2: RUNNING (2/3 chunks)",
+        "j2: DONE (3/3 chunks)",
+    ]
+    table.put_item(Item={"job_id": "j3", "item": "JOB", "status": "FAILED", "reason": "no video"})
+    assert main(["status", "j3", "--wait"]) == 1
+    assert "job j3 failed: no video" in capsys.readouterr().err
 
 
 def test_submit_missing_file_is_a_clear_error(aws, capsys):

@@ -17,16 +17,42 @@ from lambdas import aws, collect, dispatch, fetch, jobs, merge, split
 from lambdas.pipeline_local import CONTEXT
 from lambdas.ssrf import UrlGuard
 from tests.aws.conftest import CHUNKS, keys, queue_depth, upload
+from upscaler.cloud_contract import fetching_row
+from upscaler.errors import InputError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def s3_event(bucket: str, key: str, etag: str = "abc") -> dict:
-    """An S3 ObjectCreated notification as S3 sends it (the key URL-encoded)."""
+def s3_event(bucket: str, key: str, etag: str = "abc", version: str | None = None) -> dict:
+    """An S3 ObjectCreated notification as S3 sends it (the key URL-encoded), in the event
+    message structure of version 2.1 that AWS documents:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+    (`versionId` is null unless the bucket is versioned)."""
     record = {
+        "eventVersion": "2.1",
         "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-12-02T12:00:00.000Z",
         "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag}},
+        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "split",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": {
+                "key": quote_plus(key),
+                "size": 1024,
+                "eTag": etag,
+                "versionId": version,
+                "sequencer": "0055AED6DCD90281E5",
+            },
+        },
     }
     return {"Records": [record]}
 
@@ -81,6 +107,66 @@ def test_split_refuses_bad_settings(pipeline, aws_clip):
     split.handler(s3_event(pipeline.env["INPUT_BUCKET"], "uploads/bad-scale/clip.mp4"), CONTEXT)
     job = jobs.describe("bad-scale")
     assert job["status"] == jobs.FAILED and "scale must be one of" in job["reason"]
+
+
+SERVED = '{"esrgan-lite": [4], "fast": [2, 4], "bicubic": [2]}'
+
+
+def test_split_refuses_a_model_the_endpoint_does_not_serve(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("SERVED_MODELS", SERVED)
+    key = "uploads/unserved/clip.mp4"
+    upload(pipeline, aws_clip, key, model="compact", scale="2")
+    split.handler(s3_event(pipeline.env["INPUT_BUCKET"], key), CONTEXT)
+    job = jobs.describe("unserved")
+    assert job["status"] == jobs.FAILED
+    assert job["reason"] == (
+        "compact x2 is not served by this endpoint; it serves bicubic x2, esrgan-lite x4, "
+        "fast x2/x4"
+    )
+    assert keys(pipeline.env["WORK_BUCKET"]) == [] and queue_depth(pipeline, "work") == 0
+
+
+def test_a_plain_upload_gets_the_default_model_and_scale(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("SERVED_MODELS", SERVED)
+    monkeypatch.setenv("DEFAULT_SCALE", "2")  # DEFAULT_MODEL is bicubic (conftest)
+    job_id = split_upload(pipeline, aws_clip, "uploads/plain/clip.mp4")
+    job = jobs.describe(job_id)
+    assert (job["status"], job["model"], job["scale"]) == (jobs.RUNNING, "bicubic", 2)
+    monkeypatch.setenv("DEFAULT_SCALE", "4")  # the deployment's default must be served too
+    job_id = split_upload(pipeline, aws_clip, "uploads/plain-x4/clip.mp4")
+    assert "bicubic x4 is not served" in jobs.describe(job_id)["reason"]
+
+
+def test_a_malformed_served_models_value_is_a_deployment_error(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("SERVED_MODELS", '{"fast": "2"}')
+    upload(pipeline, aws_clip, "uploads/misdeployed/clip.mp4")
+    event = s3_event(pipeline.env["INPUT_BUCKET"], "uploads/misdeployed/clip.mp4")
+    with pytest.raises(RuntimeError, match="environment variable SERVED_MODELS: model 'fast'"):
+        split.handler(event, CONTEXT)
+
+
+def test_split_refuses_a_job_whose_merge_would_not_fit(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("MERGE_SCRATCH_MIB", "0")  # any upload is over it
+    downloads = []
+    monkeypatch.setattr(split.aws, "download", lambda *a: downloads.append(a))
+    job_id = split_upload(pipeline, aws_clip, "uploads/no-scratch/clip.mp4")
+    job = jobs.describe(job_id)
+    assert job["status"] == jobs.FAILED
+    assert "merge would need about" in job["reason"] and "limit of 0 MiB" in job["reason"]
+    assert downloads == [] and queue_depth(pipeline, "work") == 0
+
+
+def test_split_refuses_chunks_longer_than_the_invocation_limit(pipeline, aws_clip, monkeypatch):
+    monkeypatch.setenv("INSTANCE_TYPE", "ml.m5.xlarge")
+    monkeypatch.setenv("INVOCATION_TIMEOUT_S", "2")
+    key = "uploads/too-slow/clip.mp4"
+    upload(pipeline, aws_clip, key, model="esrgan-lite", scale="4")
+    split.handler(s3_event(pipeline.env["INPUT_BUCKET"], key), CONTEXT)
+    job = jobs.describe("too-slow")
+    assert job["status"] == jobs.FAILED
+    assert "over the endpoint's async invocation limit of 2 s" in job["reason"]
+    assert "chunk_seconds context parameter" in job["reason"]
+    assert keys(pipeline.env["WORK_BUCKET"]) == [] and queue_depth(pipeline, "work") == 0
 
 
 def test_duplicate_s3_event_is_idempotent(pipeline, aws_clip):
@@ -242,7 +328,7 @@ def test_fetch_downloads_when_loopback_is_allowed(pipeline, web, monkeypatch):
     monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
     event = {"url": f"{web}/clip.mp4", "job_id": "fetch-ok", "scale": 2}
     answer = fetch.handler(event, CONTEXT)
-    assert answer["status"] == jobs.PENDING, answer
+    assert answer["status"] == "UPLOADED", answer
     assert keys(pipeline.env["INPUT_BUCKET"]) == ["uploads/fetch-ok/clip.mp4"]
     refused = fetch.handler({"url": f"{web}/hop", "job_id": "fetch-hop"}, CONTEXT)
     assert "metadata" in refused["reason"]
@@ -254,8 +340,48 @@ def test_fetch_downloads_when_loopback_is_allowed(pipeline, web, monkeypatch):
 def test_fetch_finds_the_video_of_a_page_with_yt_dlp(pipeline, web, monkeypatch):
     monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
     answer = fetch.handler({"url": f"{web}/page.html", "job_id": "fetch-page"}, CONTEXT)
-    assert answer["status"] == jobs.PENDING, answer
+    assert answer["status"] == "UPLOADED", answer
     assert keys(pipeline.env["INPUT_BUCKET"], "uploads/fetch-page/")
+
+
+def test_yt_dlp_own_requests_go_through_the_guard(pipeline, web, monkeypatch):
+    with pytest.raises(InputError, match=r"no downloadable video found.*loopback"):
+        fetch.find_media(f"{web}/page.html")  # the default guard: yt-dlp may not read it
+    monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
+    media_url, _, _ = fetch.find_media(f"{web}/page.html")
+    assert media_url == f"{web}/clip.mp4"
+    with pytest.raises(InputError, match="metadata"):  # a redirect yt-dlp follows is checked
+        fetch.find_media(f"{web}/hop")
+
+
+def test_an_asynchronous_fetch_moves_its_job_from_fetching(pipeline, web, aws_clip, monkeypatch):
+    monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
+    table = aws.table(pipeline.env["JOB_TABLE"])
+    table.put_item(Item=fetching_row("fetch-async", f"{web}/clip.mp4", jobs.now()))
+    event = {"url": f"{web}/clip.mp4", "job_id": "fetch-async", "model": "bicubic", "scale": 2}
+    answer = fetch.handler(event, CONTEXT)
+    row = jobs.describe("fetch-async")
+    assert answer["status"] == "UPLOADED" and row["status"] == jobs.FETCHING
+    assert row["source"] == answer["source"]  # the one object this job will own
+    assert row["fetched_bytes"] == aws_clip.stat().st_size
+    assert fetch.handler(event, CONTEXT)["status"] == jobs.FETCHING  # no second download
+    assert pipeline.drain_uploads(split.handler) == 1
+    assert jobs.describe("fetch-async")["status"] == jobs.RUNNING
+    assert fetch.handler(event, CONTEXT)["status"] == jobs.RUNNING  # redelivery: ignored
+
+
+def test_a_failed_fetch_ends_failed_with_a_reason(pipeline, web, monkeypatch):
+    monkeypatch.setattr(fetch, "GUARD", UrlGuard(allow=(ipaddress.ip_network("127.0.0.0/8"),)))
+    table = aws.table(pipeline.env["JOB_TABLE"])
+    table.put_item(Item=fetching_row("fetch-bad", f"{web}/clip.mp4", jobs.now()))
+    monkeypatch.setattr(fetch, "probe", lambda *a: 1 / 0)  # an unexpected crash mid-fetch
+    answer = fetch.handler({"url": f"{web}/clip.mp4", "job_id": "fetch-bad"}, CONTEXT)
+    row = jobs.describe("fetch-bad")
+    assert answer["status"] == row["status"] == jobs.FAILED
+    assert row["reason"] == "fetch failed: ZeroDivisionError: division by zero"
+    answer = fetch.handler({"url": f"{web}/clip.mp4", "job_id": "fetch-x", "scale": 5}, CONTEXT)
+    assert jobs.describe("fetch-x")["reason"] == answer["reason"]
+    assert "scale must be one of" in answer["reason"]
 
 
 def test_throttled_dispatch_is_reported_for_redelivery(pipeline, aws_clip, bicubic_models):

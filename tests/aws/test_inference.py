@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import boto3
@@ -16,6 +17,7 @@ from tests.aws.conftest import e2e_model
 from tests.clips import ClipSpec, make_clip
 from upscaler.models.checkpoint import save_checkpoint
 from upscaler.models.registry import get_spec
+from upscaler.package import package_default
 
 BUCKET = "work"
 
@@ -30,6 +32,15 @@ def models(inference):
     from lambdas.pipeline_local import endpoint_models
 
     return endpoint_models(e2e_model(), 2)
+
+
+@pytest.fixture(scope="module")
+def served(inference, tmp_path_factory):
+    """model_fn on the default archive (what `cdk deploy` publishes), extracted."""
+    root = tmp_path_factory.mktemp("model")
+    with tarfile.open(package_default(root / "model.tar.gz")) as tar:
+        tar.extractall(root / "x", filter="data")
+    return inference.model_fn(str(root / "x"))
 
 
 @pytest.fixture
@@ -70,10 +81,11 @@ def test_chunk_request_upscales_to_s3(inference, models, s3, tmp_path):
 GOOD = {"chunk": f"s3://{BUCKET}/in/chunk.mp4", "output": f"s3://{BUCKET}/up/x.mp4"}
 
 
-def test_chunk_request_can_name_the_simplified_esrgan(inference, models, s3, tmp_path):
-    """The endpoint hosts every shipped model: a request may ask for esrgan-lite x4."""
+def test_chunk_request_can_name_the_simplified_esrgan(inference, served, s3, tmp_path):
+    """The default archive serves every shipped model: a request may ask for esrgan-lite x4."""
+    assert served.manifest["esrgan-lite"] == [4]
     spec = {**GOOD, "output": f"s3://{BUCKET}/up/esrgan.mp4", "model": "esrgan-lite", "scale": 4}
-    body, _ = invoke(inference, models, json.dumps(spec).encode(), "application/json")
+    body, _ = invoke(inference, served, json.dumps(spec).encode(), "application/json")
     result = json.loads(body)
     assert (result["model"], result["frames"], result["width"], result["height"]) == (
         "esrgan-lite",
@@ -103,7 +115,18 @@ def test_image_body_gives_a_png(inference, models, kind):
         (b"{not json", "application/json", 400, "malformed JSON"),
         (b"[1, 2]", "application/json", 400, "must be an object"),
         (json.dumps({"chunk": GOOD["chunk"]}).encode(), "application/json", 400, "'output'"),
-        (json.dumps({**GOOD, "model": "nope"}).encode(), "application/json", 400, "unknown model"),
+        (
+            json.dumps({**GOOD, "model": "nope"}).encode(),
+            "application/json",
+            400,
+            "model nope is not served here; served: fast x2",
+        ),
+        (
+            json.dumps({**GOOD, "model": "fast", "scale": 4}).encode(),
+            "application/json",
+            400,
+            "model fast x4 is not served here",
+        ),
         (json.dumps({**GOOD, "scale": 9}).encode(), "application/json", 400, "scale"),
         (json.dumps({**GOOD, "crf": 99}).encode(), "application/json", 400, "crf"),
         (
@@ -144,5 +167,6 @@ def test_model_fn_loads_model_pt(inference, tmp_path):
     save_checkpoint(tmp_path / "model.pt", "fast", 2, {}, model.state_dict())
     loaded = inference.model_fn(str(tmp_path))
     assert (loaded.name, loaded.default.scale) == ("fast", 2)
-    assert loaded.get("fast", 2) is loaded.default
-    assert loaded.get("bicubic", 2) is not loaded.default
+    assert loaded.get("fast", 2) is loaded.default and loaded.manifest == {"fast": [2]}
+    with pytest.raises(inference.BadRequest, match="bicubic is not served here; served: fast x2"):
+        loaded.get("bicubic", 2)

@@ -1,25 +1,29 @@
-"""The CDK app: synthesizes with no Docker engine, cdk-nag clean, cfn-lint clean, and the
+"""The CDK app: synthesizes with no Docker engine, cdk-nag, cfn-lint and checkov clean, and the
 resources and policies that matter are what docs/AWS.md says.
 
-The app is synthesized once per module (about 15 s; a second synth checks context parameters).
+The default app is synthesized once per test session (`stacks.synth.cached`, shared with the
+local pipeline and the end-to-end tests); a second synth checks context parameters. The AWS
+extras are dev requirements: without them these tests fail, they never skip.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Match, Template
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-cdk = pytest.importorskip("aws_cdk", reason="aws-cdk-lib (requirements-dev.txt) is needed")
-from aws_cdk.assertions import Match, Template  # noqa: E402
-
-from stacks import DEFAULTS, FEATURE_FLAGS, Settings, create_app  # noqa: E402
-from stacks.nag import MIN_REASON  # noqa: E402
+from stacks import DEFAULTS, FEATURE_FLAGS, Settings
+from stacks.config import CONCURRENCY
+from stacks.nag import MIN_REASON
+from stacks.synth import Synthesis, cached, synthesize
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -37,6 +41,8 @@ HANDLER_ENV = (
     "POWERTOOLS_SERVICE_NAME",
     "LOG_LEVEL",
     "CHUNK_SECONDS",
+    "INSTANCE_TYPE",
+    "MERGE_SCRATCH_MIB",
 )
 # cfn-lint warnings that are accepted, each for a documented reason (docs/AWS.md):
 # W3005: aws-cdk-lib gives each function an explicit DependsOn on its role although the function
@@ -46,36 +52,41 @@ CFN_LINT_IGNORED_WARNINGS = {"W3005"}
 ACKNOWLEDGED_RULES = {"AwsSolutions-IAM4", "AwsSolutions-IAM5"}
 
 
-def synthesize(outdir: Path, context: dict[str, Any]) -> SimpleNamespace:
-    app, stack = create_app({"region": REGION, **context}, outdir=str(outdir))
-    assembly = app.synth()  # raises ValidationFailed on any unacknowledged cdk-nag finding
-    artifact = assembly.get_stack_by_name(stack.stack_name)
-    raw = artifact.template
+def _view(synthesis: Synthesis) -> SimpleNamespace:
+    """A synthesis (synth raises ValidationFailed on any unacknowledged cdk-nag finding)."""
     return SimpleNamespace(
-        outdir=outdir,
-        assembly=assembly,
-        artifact=artifact,
-        stack=stack,
-        raw=raw,
-        template=Template.from_json(raw),
+        outdir=synthesis.outdir,
+        assembly=synthesis.assembly,
+        artifact=synthesis.artifact,
+        stack=synthesis.stack,
+        synthesis=synthesis,
+        raw=synthesis.template,
+        template=Template.from_json(synthesis.template),
     )
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory) -> SimpleNamespace:
-    return synthesize(tmp_path_factory.mktemp("cdk.out"), {})
+def synth() -> SimpleNamespace:
+    return _view(cached())
+
+
+CUSTOM = {
+    "stack_name": "UpscalerDev",
+    "instance_type": "ml.m5.xlarge",
+    "max_instances": "4",  # the CLI passes -c values as strings
+    "model_data_uri": "s3://my-models-bucket/upscaler/model.tar.gz",
+    "served_models": '{"fast": [2, 4]}',
+    "default_model": "fast",
+    "default_scale": "2",
+    "alarm_email": "ops@example.com",
+    "reserve_concurrency": "false",
+    "split_concurrency": "3",
+}
 
 
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory) -> SimpleNamespace:
-    context = {
-        "stack_name": "UpscalerDev",
-        "instance_type": "ml.m5.xlarge",
-        "max_instances": "4",  # the CLI passes -c values as strings
-        "model_data_uri": "s3://my-models-bucket/upscaler/model.tar.gz",
-        "alarm_email": "ops@example.com",
-    }
-    return synthesize(tmp_path_factory.mktemp("cdk.out.custom"), context)
+    return _view(synthesize(CUSTOM, tmp_path_factory.mktemp("cdk.out.custom")))
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -124,6 +135,8 @@ def joined(value: Any) -> str:
         return value
     if isinstance(value, dict) and "Fn::Join" in value:
         return "".join(joined(v) for v in value["Fn::Join"][1])
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return value["Fn::Sub"]
     return f"<{ref_id(value)}>"
 
 
@@ -135,15 +148,17 @@ def bucket_id(raw: dict, prefix: str) -> str:
 # --- synthesis, cdk-nag, cfn-lint ---------------------------------------------------------
 def test_synth_needs_no_docker_and_stages_a_small_context(synth):
     manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
-    (image,) = manifest["dockerImages"].values()
-    assert image["source"]["dockerFile"] == "lambdas/Dockerfile"
-    assert image["source"]["platform"] == "linux/amd64"
-    staged = synth.outdir / image["source"]["directory"]
-    names = {p.relative_to(staged).parts[0] for p in staged.rglob("*")}
-    assert {"lambdas", "upscaler", "requirements.txt", "requirements-aws.txt"} <= names
-    assert not names & {".venv", "data", "runs", "out", "cdk.out", ".git", "tests", "notebooks"}
-    size = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
-    assert size < 20 * 1024**2, f"Docker build context is {size} bytes: check .dockerignore"
+    images = {i["source"]["dockerFile"]: i["source"] for i in manifest["dockerImages"].values()}
+    assert set(images) == {"lambdas/Dockerfile", "lambdas/Dockerfile.slim"}
+    assert {i["platform"] for i in images.values()} == {"linux/amd64"}
+    requirements = {"requirements.txt", "requirements-aws.txt", "requirements-slim.txt"}
+    for image in images.values():
+        staged = synth.outdir / image["directory"]
+        names = {p.relative_to(staged).parts[0] for p in staged.rglob("*")}
+        assert {"lambdas", "upscaler", *requirements} <= names
+        assert not names & {".venv", "data", "runs", "out", "cdk.out", ".git", "tests", "notebooks"}
+        size = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
+        assert size < 20 * 1024**2, f"Docker build context is {size} bytes: check .dockerignore"
 
 
 def test_cdk_nag_reports_nothing_unacknowledged(synth):
@@ -187,6 +202,32 @@ def test_cfn_lint_is_clean(which, request):
         or (m.rule.id[0] == "W" and m.rule.id not in CFN_LINT_IGNORED_WARNINGS)
     ]
     assert problems == []
+
+
+def test_checkov_reports_nothing_unsuppressed(synth):
+    """checkov over the synthesized template: no failed check; every suppression sits on its
+    resource in the template with a written reason (stacks/checkov.py)."""
+    checkov = Path(os.environ.get("CHECKOV", REPO / ".venv-checkov" / "bin" / "checkov"))
+    assert checkov.is_file(), f"{checkov} missing: `make install-dev` (requirements-checkov.txt)"
+    template = synth.outdir / f"{synth.stack.stack_name}.template.json"
+    args = ["-f", str(template), "--framework", "cloudformation", "--skip-download"]
+    done = subprocess.run(
+        [str(checkov), *args, "--compact", "--quiet", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = json.loads(done.stdout)
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert failed == []
+    assert report["summary"]["passed"] > 200 and report["summary"]["parsing_errors"] == 0
+    skips = [
+        (key, entry)
+        for key, r in synth.raw["Resources"].items()
+        for entry in r.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert len(skips) >= report["summary"]["skipped"] > 0
+    assert all(len(entry["comment"]) >= MIN_REASON for _, entry in skips)
 
 
 # --- storage -------------------------------------------------------------------------------
@@ -356,13 +397,15 @@ def test_topics_are_encrypted_tls_only_and_feed_the_results_queue(synth):
 
 
 # --- functions and their roles -------------------------------------------------------------
-def test_functions_are_one_image_with_their_handler_and_sizing(synth):
+def test_pipeline_functions_share_the_slim_image_with_their_handler_and_sizing(synth):
     raw = synth.raw
     ids = function_ids(raw)
     assert set(ids) == {*FUNCTIONS, "dataset"}
     functions = props(raw, "AWS::Lambda::Function")
-    images = {json.dumps(functions[ids[n]]["Code"]["ImageUri"]) for n in ids}
-    assert len(images) == 1, "all handlers share one container image"
+    images = {json.dumps(functions[ids[n]]["Code"]["ImageUri"]) for n in FUNCTIONS}
+    assert len(images) == 1, "the pipeline's handlers share one (slim) container image"
+    dataset_image = json.dumps(functions[ids["dataset"]]["Code"]["ImageUri"])
+    assert dataset_image not in images
     dataset = functions[ids["dataset"]]
     assert dataset["ImageConfig"]["Command"] == ["lambdas.dataset.handler"]
     assert "WORK_BUCKET" in dataset["Environment"]["Variables"]
@@ -374,6 +417,7 @@ def test_functions_are_one_image_with_their_handler_and_sizing(synth):
         assert set(HANDLER_ENV) <= set(env), name
         assert env["MAX_CHUNK_ATTEMPTS"] == "3" and env["CHUNK_SECONDS"] == "10"
         assert env["ENDPOINT_NAME"] == "upscaler-endpoint"
+        assert (env["INSTANCE_TYPE"], env["MERGE_SCRATCH_MIB"]) == ("ml.g4dn.xlarge", "10240")
     for name in ("split", "merge"):
         p = functions[ids[name]]
         assert p["MemorySize"] == DEFAULTS["media_memory_mb"]
@@ -481,14 +525,14 @@ def test_endpoint_async_config_and_image(synth):
         {
             "PrimaryContainer": {
                 "Image": f"{DLC}.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.6-gpu-py312",
-                "ModelDataUrl": {
-                    "Fn::Join": ["", ["s3://", Match.any_value(), "/models/model.tar.gz"]]
-                },
+                "ModelDataUrl": Match.any_value(),
                 "Environment": Match.object_like(
                     {
                         "SAGEMAKER_PROGRAM": "inference.py",
                         "TS_DEFAULT_RESPONSE_TIMEOUT": "900",
                         "ALLOWED_BUCKETS": {"Ref": bucket_id(synth.raw, "StorageWork")},
+                        "UPSCALER_MODEL": "esrgan-lite",
+                        "UPSCALER_SCALE": "4",
                     }
                 ),
             }
@@ -557,7 +601,12 @@ def test_endpoint_role_is_least_privilege(synth):
         f"{work}/results/*",
         f"{work}/failures/*",
     }
-    assert f"{work}/models/model.tar.gz" in grants["s3:GetObject"]
+    (model_data,) = grants["s3:GetObject"] - {
+        f"{work}/jobs/*/requests/*",
+        f"{work}/jobs/*/chunks/*",
+        f"{work}/jobs/*/up/*",
+    }
+    assert model_data.startswith("arn:aws:s3:::cdk-hnb659fds-assets-") and "*" not in model_data
     assert len(grants["sns:Publish"]) == 2
     assert grants["ecr:BatchGetImage"] == {
         f"arn:aws:ecr:{REGION}:763104351884:repository/pytorch-inference"
@@ -589,6 +638,22 @@ def test_context_parameters_change_the_endpoint(custom):
     emails = [s for s in props(raw, "AWS::SNS::Subscription").values() if s["Protocol"] == "email"]
     assert [s["Endpoint"] for s in emails] == ["ops@example.com"]
     assert json.loads((custom.outdir / "validation-report.json").read_text())["pluginReports"] == []
+    assert json.loads(raw["Outputs"]["ServedModels"]["Value"]) == {"fast": [2, 4]}
+    files = json.loads((custom.outdir / "UpscalerDev.assets.json").read_text())["files"]
+    assert not [f for f in files.values() if "ModelArtifact" in f["displayName"]]
+    functions = props(raw, "AWS::Lambda::Function")
+    ids = function_ids(raw)
+    assert all("ReservedConcurrentExecutions" not in functions[i] for i in ids.values())
+    (dispatch_mapping,) = [
+        m
+        for m in props(raw, "AWS::Lambda::EventSourceMapping").values()
+        if ref_id(m["FunctionName"]) == ids["dispatch"]
+    ]
+    assert (
+        dispatch_mapping["ScalingConfig"]["MaximumConcurrency"] == DEFAULTS["dispatch_concurrency"]
+    )
+    env = functions[ids["split"]]["Environment"]["Variables"]
+    assert (env["DEFAULT_MODEL"], env["DEFAULT_SCALE"]) == ("fast", "2")
 
 
 def test_cdk_json_repeats_the_code_defaults():
@@ -606,6 +671,13 @@ def test_cdk_json_repeats_the_code_defaults():
         {"max_instances": "0"},
         {"model_data_uri": "https://example.com/model.tar.gz"},
         {"log_level": "LOUD"},
+        {
+            "model_data_uri": "s3://my-bucket/model.tar.gz"
+        },  # an own artifact must say what it serves
+        {"served_models": '{"fast": [5]}'},
+        {"served_models": "fast"},
+        {"merge_concurrency": "1"},
+        {"default_scale": "8"},
     ],
 )
 def test_invalid_context_is_refused(context):
@@ -614,11 +686,90 @@ def test_invalid_context_is_refused(context):
         Settings.from_node(app.node)
 
 
-def test_first_deploy_without_the_endpoint():
-    """`-c deploy_endpoint=false` builds everything but the model, endpoint and scaling."""
-    _, stack = create_app({"region": REGION, "deploy_endpoint": "false"})
-    inference = stack.node.find_child("Inference")
-    names = {child.node.id for child in inference.node.children}
-    assert {"SuccessTopic", "ErrorTopic", "ExecutionRole"} <= names
-    assert not names & {"Model", "Config", "Endpoint", "ScalableTarget"}
-    assert stack.pipeline.functions["dispatch"] is not None
+def test_default_model_must_be_served():
+    with pytest.raises(ValueError, match="default_model esrgan-lite x2 is not served"):
+        synthesize({"default_scale": "2"})
+
+
+# --- the model artifact ------------------------------------------------------------------------
+def test_model_data_is_the_artifact_built_at_synth(synth):
+    """No context: the endpoint serves the asset `cdk deploy` publishes, built from this
+    repository, holding the manifest's models and nothing else."""
+    (model,) = props(synth.raw, "AWS::SageMaker::Model").values()
+    url = model["PrimaryContainer"]["ModelDataUrl"]
+    assert url == synth.raw["Outputs"]["ModelDataUrl"]["Value"]
+    assert url["Fn::Sub"].startswith("s3://cdk-hnb659fds-assets-${AWS::AccountId}-us-east-1/")
+    archive = synth.synthesis.file_asset(url["Fn::Sub"])
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest == json.loads(synth.raw["Outputs"]["ServedModels"]["Value"])
+    assert manifest["esrgan-lite"] == [4] and manifest["esrgan-lite-gan"] == [4]
+    assert manifest["fast"] == [2, 4] and manifest["compact"] == [2, 4]
+    assert manifest["fast-real"] == [2]
+    weights = {n for n in names if n.endswith(".pt")}
+    assert weights == {
+        f"models/{name}_x{scale}.pt"
+        for name, scales in manifest.items()
+        if name not in ("bicubic", "lanczos")
+        for scale in scales
+    }
+    assert "code/inference.py" in names and "code/upscaler/models/registry.py" in names
+    outputs = synth.raw["Outputs"]
+    assert (outputs["DefaultModel"]["Value"], outputs["DefaultScale"]["Value"]) == (
+        "esrgan-lite",
+        "4",
+    )
+
+
+def test_functions_know_the_default_model_and_what_is_served(synth):
+    functions = props(synth.raw, "AWS::Lambda::Function")
+    served = synth.raw["Outputs"]["ServedModels"]["Value"]
+    for name in FUNCTIONS:
+        env = functions[function_ids(synth.raw)[name]]["Environment"]["Variables"]
+        assert (env["DEFAULT_MODEL"], env["DEFAULT_SCALE"]) == ("esrgan-lite", "4")
+        assert env["SERVED_MODELS"] == served
+
+
+# --- load and cost safety --------------------------------------------------------------------
+def test_every_function_has_reserved_concurrency_from_context(synth):
+    functions = props(synth.raw, "AWS::Lambda::Function")
+    ids = function_ids(synth.raw)
+    for name in CONCURRENCY:
+        assert (
+            functions[ids[name]]["ReservedConcurrentExecutions"] == DEFAULTS[f"{name}_concurrency"]
+        )
+    # An SQS consumer never has more concurrent pollers than it may run.
+    for mapping in props(synth.raw, "AWS::Lambda::EventSourceMapping").values():
+        function = functions[ref_id(mapping["FunctionName"])]
+        assert (
+            mapping["ScalingConfig"]["MaximumConcurrency"]
+            <= function["ReservedConcurrentExecutions"]
+        )
+
+
+# --- training ----------------------------------------------------------------------------------
+def test_training_role_is_least_privilege(synth):
+    raw = synth.raw
+    outputs = raw["Outputs"]
+    role_id = ref_id(outputs["TrainingRoleArn"]["Value"])
+    role = resources(raw, "AWS::IAM::Role")[role_id]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    work = f"<{bucket_id(raw, 'StorageWork')}>"
+    grants: dict[str, set[str]] = {}
+    for s in role_statements(raw, role_id):
+        for action in as_list(s["Action"]):
+            grants.setdefault(action, set()).update(joined(r) for r in as_list(s["Resource"]))
+    assert grants["s3:GetObject"] == {f"{work}/training/*"}
+    assert grants["s3:PutObject"] == {f"{work}/training/jobs/*"}
+    assert grants["ecr:BatchGetImage"] == {
+        f"arn:aws:ecr:{REGION}:763104351884:repository/pytorch-training"
+    }
+    assert {a for a, arns in grants.items() if "*" in arns} == {
+        "ecr:GetAuthorizationToken",
+        "cloudwatch:PutMetricData",
+    }
+    assert not {a for a in grants if a.startswith(("sqs:", "dynamodb:", "sagemaker:", "iam:"))}
+    assert joined(outputs["TrainingDataUri"]["Value"]) == f"s3://{work}/training/shards/"
+    assert joined(outputs["TrainingOutputUri"]["Value"]) == f"s3://{work}/training/jobs/"

@@ -69,6 +69,8 @@ def test_bench_reports_both_fps(tmp_path):
     assert proc.returncode == 0, proc.stderr
     [row] = json.loads(proc.stdout)
     assert row["model_fps"] > 0 and row["end_to_end_fps"] > 0
+    assert row["model_cpu_ms"] > 0 and row["end_to_end_cpu_ms"] > 0
+    assert row["runtime"] == "torch" and row["preset"] == "veryfast"  # small output
 
 
 def test_resume_reuses_finished_chunks_and_is_identical(chunked_clip, tmp_path):
@@ -133,11 +135,11 @@ def test_bad_inputs_fail_cleanly(basic_clip, tmp_path):
 def test_audio_only_input_is_refused(tmp_path):
     import av
 
-    from tests.clips import _tone
+    from tests.clips import tone
 
     path = tmp_path / "audio.m4a"
     with av.open(str(path), "w", format="mp4") as out:
-        _tone(out, out.add_stream("aac", rate=48000, layout="stereo"), 0.5)
+        tone(out, out.add_stream("aac", rate=48000, layout="stereo"), 0.5)
     proc = run_cli("upscale", str(path), "-o", str(tmp_path / "o.mp4"), "--model", "bicubic")
     assert proc.returncode == 2
     assert "no video stream" in proc.stderr

@@ -16,13 +16,21 @@ import pytest
 
 from lambdas import ssrf
 from lambdas.merge import output_key
-from lambdas.messages import JOB_ID, chunk_key, request_key, upscaled_key
-from lambdas.split import job_id_for, safe_stem
 from lambdas.ssrf import UnsafeURLError, UrlGuard, open_url
 from tests.clips import ClipSpec, make_clip
+from upscaler.cloud_contract import (
+    JOB_ID,
+    chunk_key,
+    object_job_id,
+    prefix_job_id,
+    request_key,
+    safe_stem,
+    upscaled_key,
+)
 from upscaler.engine import video
 from upscaler.engine.runner import Upscaler
 from upscaler.errors import InputError, LimitExceededError
+from upscaler.job import steps as job_steps
 from upscaler.media import chunks as chunks_module
 
 # ---- SSRF -----------------------------------------------------------------------------
@@ -136,7 +144,7 @@ NASTY_KEYS = [
 
 @pytest.mark.parametrize("key", NASTY_KEYS)
 def test_keys_built_from_uploads_stay_under_the_job_prefix(key):
-    job_id = job_id_for("input", key, "etag")
+    job_id = prefix_job_id(key) or object_job_id("input", key, "etag")
     assert JOB_ID.match(job_id), job_id
     name = safe_stem(key)
     # no separators, never hidden or "..": a leading dash is harmless (no shell anywhere)
@@ -198,7 +206,7 @@ def test_each_limit_refuses_before_any_heavy_work(limits_clip, tmp_path, monkeyp
 
     monkeypatch.setattr(upscaler, "upscale", tripwire)
     monkeypatch.setattr(chunks_module, "split_chunks", tripwire)
-    monkeypatch.setattr(video, "split_chunks", tripwire)
+    monkeypatch.setattr(job_steps, "split_chunks", tripwire)
     out, work = tmp_path / "out.mp4", tmp_path / "work"
     with pytest.raises(LimitExceededError, match=re.escape(words)):
         video.upscale_video(limits_clip, out, upscaler, work_dir=work, chunk_seconds=0.1)

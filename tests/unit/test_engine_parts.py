@@ -83,7 +83,22 @@ def test_auto_tile_only_when_needed():
 
 def _info(n: int, tb: Fraction) -> MediaInfo:
     video = VideoInfo(
-        0, "h264", 64, 48, "yuv420p", 8, tb, Fraction(25), n, False, n / 25, 0, Colour(), 0, None
+        0,
+        "h264",
+        64,
+        48,
+        "yuv420p",
+        8,
+        tb,
+        Fraction(25),
+        n,
+        False,
+        n / 25,
+        0,
+        Colour(),
+        0,
+        Fraction(1),
+        Fraction(4, 3),
     )
     return MediaInfo("x.mp4", "mp4", 1, n / 25, video)
 

@@ -42,7 +42,7 @@ def test_package_layout_and_model_fn_from_extracted_copy(checkpoint, tmp_path):
         names = tar.getnames()
         tar.extractall(tmp_path / "x", filter="data")
     for name in (
-        "model.pt",
+        "manifest.json",
         "code/inference.py",
         "code/requirements.txt",
         "code/upscaler/__init__.py",
@@ -50,7 +50,9 @@ def test_package_layout_and_model_fn_from_extracted_copy(checkpoint, tmp_path):
         assert name in names
     assert "code/upscaler/models/registry.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert [n for n in names if n.endswith(".pt")] == ["model.pt"]
+    # A checkpoint file is served under its stem; the vendored core carries no weights.
+    assert [n for n in names if n.endswith(".pt")] == ["models/fast_x2_x2.pt"]
+    assert json.loads((tmp_path / "x" / "manifest.json").read_text()) == {"fast_x2": [2]}
 
     # A fresh interpreter with only code/ first on the path, as in the inference container.
     probe = (
@@ -69,18 +71,35 @@ def test_package_layout_and_model_fn_from_extracted_copy(checkpoint, tmp_path):
     assert done.returncode == 0, done.stderr
     where, scale, name = done.stdout.split()
     assert Path(where).resolve().is_relative_to((tmp_path / "x" / "code").resolve())
-    assert (scale, name) == ("2", "fast")
+    assert (scale, name) == ("2", "fast_x2")
 
 
 def test_package_refuses_bad_requests(checkpoint, tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="not x4"):
         package.package_model(str(checkpoint), 4, tmp_path / "m.tar.gz")
-    with pytest.raises(ModelError, match="no checkpoint is shipped"):
-        package.package_model("bicubic", 2, tmp_path / "m.tar.gz")
+    with pytest.raises(ModelError, match="no checkpoint is shipped for esrgan-lite x2"):
+        package.package_model("esrgan-lite", 2, tmp_path / "m.tar.gz")
     assert not list(tmp_path.iterdir())
     monkeypatch.setattr(upscaler, "__file__", str(tmp_path / "site" / "upscaler" / "__init__.py"))
     with pytest.raises(UpscalerError, match="source checkout"):
         package.sagemaker_dir()
+
+
+def test_default_archive_is_every_shipped_model_and_reproducible(tmp_path):
+    first = package.package_default(tmp_path / "a.tar.gz")
+    second = package.package_default(tmp_path / "b.tar.gz")
+    assert first.read_bytes() == second.read_bytes()  # an unchanged repo: an unchanged asset
+    with tarfile.open(first) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        weights = sorted(n for n in tar.getnames() if n.endswith(".pt"))
+    assert manifest["esrgan-lite"] == manifest["esrgan-lite-gan"] == [4]
+    assert manifest["bicubic"] == [2, 3, 4]  # weightless: served without a file
+    assert weights == sorted(
+        f"models/{n}_x{s}.pt"
+        for n, scales in manifest.items()
+        if n not in package.WEIGHTLESS
+        for s in scales
+    )
 
 
 def test_stage_training_source(tmp_path):

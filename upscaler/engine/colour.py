@@ -28,6 +28,14 @@ def code_scale(bits: int) -> float:
     return 255.0 * (1 << (bits - 8))
 
 
+def to_codes(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Normalised floats -> integer code values of `bits` depth: rounded (half to even),
+    clamped, as uint8 (8-bit) or int16 (10-bit fits)."""
+    top = (1 << bits) - 1
+    dtype = torch.int16 if bits > 8 else torch.uint8
+    return torch.mul(x, code_scale(bits)).round_().clamp_(0, top).to(dtype)
+
+
 def ycbcr_to_rgb(
     y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor, matrix: str, full_range: bool
 ) -> torch.Tensor:

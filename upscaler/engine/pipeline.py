@@ -11,15 +11,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
 
-from upscaler.engine.colour import code_scale, matrix_name
+from upscaler.engine.colour import code_scale, matrix_name, to_codes
+from upscaler.engine.encoder import add_encoder
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.errors import InputError, LimitExceededError, MediaError
+from upscaler.media.filters import Picture
 from upscaler.media.frames import (
     DecodedFrame,
     bit_depth,
@@ -29,15 +32,9 @@ from upscaler.media.frames import (
     planes_to_frame,
 )
 from upscaler.media.limits import Limits
-from upscaler.media.probe import Colour
+from upscaler.media.probe import Colour, sample_aspect
 from upscaler.media.safe_open import open_media, short_reason
-from upscaler.media.writer import (
-    EncodeSettings,
-    add_video_encoder,
-    atomic_output,
-    mp4_options,
-    output_pix_fmt,
-)
+from upscaler.media.writer import EncodeSettings, atomic_output, mp4_options, output_pix_fmt
 
 _DONE = object()
 Progress = Callable[[int], None]
@@ -123,27 +120,34 @@ def _drain(q: queue.Queue, stop: threading.Event) -> Iterator:
 
 
 def to_planes(frames: list[DecodedFrame], bits: int) -> Planes:
-    """Stack a batch of decoded frames into normalised float planes."""
+    """Stack a batch of decoded frames into normalised float planes.
+
+    One float32 allocation per plane, filled by torch's (multithreaded) integer->float copy
+    and divided in place: no float64 or intermediate float arrays."""
     scale = code_scale(bits)
-    stacked = [
-        torch.from_numpy(np.stack([f.planes[i] for f in frames]).astype(np.float32))[:, None]
-        / scale
-        for i in range(len(frames[0].planes))
-    ]
+    stacked = []
+    for i in range(len(frames[0].planes)):
+        first = frames[0].planes[i]
+        plane = torch.empty((len(frames), 1, *first.shape), dtype=torch.float32)
+        for j, frame in enumerate(frames):
+            plane[j, 0].copy_(torch.from_numpy(frame.planes[i]))
+        stacked.append(plane.div_(scale))
     if len(stacked) == 1:
         return Planes(stacked[0], None, None)
     return Planes(stacked[0], stacked[1], stacked[2])
 
 
 def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
-    """Normalised float planes -> per-frame lists of integer planes (rounded, clamped)."""
-    scale, top = code_scale(bits), (1 << bits) - 1
-    dtype = np.uint16 if bits > 8 else np.uint8
+    """Planes -> per-frame lists of integer planes. Float planes are rounded and clamped
+    here (`to_codes`, by torch: multithreaded, one temporary); code planes, as
+    `Upscaler.upscale(..., bits=)` returns them, are used as they are (no copy)."""
     arrays = [
-        (p[:, 0] * scale).round_().clamp_(0, top).numpy().astype(dtype)
+        (p if not p.is_floating_point() else to_codes(p, bits))[:, 0].numpy()
         for p in (planes.y, planes.cb, planes.cr)
         if p is not None
     ]
+    if bits > 8:
+        arrays = [a.view(np.uint16) for a in arrays]
     return [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
 
 
@@ -166,11 +170,13 @@ def upscale_chunk(
     batch: int = 4,
     progress: Progress | None = None,
     limits: Limits | None = None,
+    picture: Picture | None = None,
 ) -> ChunkResult:
     """Upscale every frame of the video file `src` into `dst` (MP4, written atomically).
 
     Timestamps (the stream's own time base, VFR included), colour tags and bit depth are
-    kept; the output is exactly `scale` times the input size.
+    kept; the output is exactly `scale` times the input size (after `picture`: deinterlaced,
+    or resampled to square pixels).
     """
     settings = settings or EncodeSettings()
     started = time.perf_counter()
@@ -194,7 +200,10 @@ def upscale_chunk(
                 f"{limits.max_output_pixels} pixels"
             )
         pix_fmt = engine_pix_fmt(ctx.pix_fmt or "yuv420p")
-        width, height = ctx.width * upscaler.scale, ctx.height * upscaler.scale
+        picture = picture or Picture()
+        sar = sample_aspect(stream)
+        in_width, in_height = picture.size(ctx.width, ctx.height, sar)
+        width, height = in_width * upscaler.scale, in_height * upscaler.scale
         out_fmt = output_pix_fmt(pix_fmt, settings.encoder, (width, height))
         bits = bit_depth(pix_fmt)
         colour = Colour(
@@ -207,11 +216,11 @@ def upscale_chunk(
         full_range = is_full_range(pix_fmt, colour.range)
         count = 0
 
-        declared = (ctx.height, ctx.width)
+        declared = (in_height, in_width)
 
         def decode() -> None:
             try:
-                for frame in decode_frames(container, pix_fmt):
+                for frame in decode_frames(container, pix_fmt, picture):
                     if frame.planes[0].shape != declared:
                         got = frame.planes[0].shape
                         raise MediaError(
@@ -226,17 +235,21 @@ def upscale_chunk(
             finally:
                 _put(decoded, _DONE, stop)
 
-        options = mp4_options(stream.time_base)
+        time_base = picture.time_base(stream.time_base)  # halved for field-rate output
+        rate = stream.average_rate * picture.frames_per_frame if stream.average_rate else None
+        options = mp4_options(time_base)
         with av.open(str(tmp), "w", format="mp4", options=options) as out:
-            encoder = add_video_encoder(
+            encoder, out_fmt = add_encoder(
                 out,
                 settings,
                 width,
                 height,
                 out_fmt,
-                stream.time_base,
-                stream.average_rate,
+                time_base,
+                rate,
                 colour,
+                Fraction(1) if picture.square_pixels else sar,
+                gpu=upscaler.device.type == "cuda",
             )
 
             def encode() -> None:
@@ -246,7 +259,7 @@ def upscale_chunk(
                         if out_fmt != pix_fmt:
                             frame = frame.reformat(format=out_fmt)
                         frame.pts, frame.duration = pts, duration
-                        frame.time_base = stream.time_base
+                        frame.time_base = time_base
                         out.mux(encoder.encode(frame))
                         if progress:
                             progress(1)
@@ -259,7 +272,7 @@ def upscale_chunk(
                 for stage in stages:
                     stage.start()
                 for group in _batches(_drain(decoded, stop), batch):
-                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range)
+                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range, bits)
                     for frame, planes in zip(group, from_planes(result, bits), strict=True):
                         _put(upscaled, (planes, frame.pts, frame.duration), stop)
                     count += len(group)

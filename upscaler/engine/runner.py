@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import psutil
 import torch
 
-from upscaler.engine.colour import rgb_to_ycbcr, ycbcr_to_rgb
+from upscaler.engine.chroma import upscale_chroma
+from upscaler.engine.colour import rgb_to_ycbcr, to_codes, ycbcr_to_rgb
 from upscaler.engine.memory import tune_malloc
+from upscaler.engine.onnx_runtime import RuntimeSelector
 from upscaler.engine.tiling import auto_tile, tiled_forward
 from upscaler.errors import UpscalerError
 from upscaler.models import load_model
@@ -50,6 +52,9 @@ class Planes:
     cr: torch.Tensor | None
 
 
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 class Upscaler:
     """A model ready to run: device, precision, tiling and the colour handling around it."""
 
@@ -59,7 +64,9 @@ class Upscaler:
         scale: int,
         device: str = "auto",
         tile: int | None = None,
-        half: bool | None = None,
+        precision: str = "auto",
+        runtime: str = "auto",
+        compile: bool = False,
     ) -> None:
         tune_malloc()  # flat memory over long videos (see engine.memory)
         self.device = resolve_device(device)
@@ -70,9 +77,27 @@ class Upscaler:
         self.name = model if isinstance(model, str) else type(model).__name__
         self.scale = scale
         self.tile = tile  # None: choose from memory; 0: never tile; N: N-pixel tiles
-        self.half = (self.device.type == "cuda") if half is None else half
-        if self.half:
-            self.model = self.model.half()
+        self.dtype = self._dtype(precision)
+        if self.dtype != torch.float32:
+            self.model = self.model.to(self.dtype)
+        # CPU: PyTorch eager or ONNX Runtime, whichever is faster here (engine.onnx_runtime)
+        on_cpu = self.device.type == "cpu" and self.dtype == torch.float32
+        self.runtime = RuntimeSelector(self.model, runtime if on_cpu else "torch")
+        # torch.compile (GPU: fuses the small ops between convolutions; one graph per shape)
+        self._compiled = torch.compile(self.model, dynamic=False) if compile else None
+
+    def _dtype(self, precision: str) -> torch.dtype:
+        """auto: fp16 on CUDA unless the model says it breaks in fp16, else fp32."""
+        if precision == "auto":
+            cuda = self.device.type == "cuda"
+            precision = "fp16" if cuda and getattr(self.model, "supports_half", True) else "fp32"
+        if precision not in PRECISIONS:
+            raise UpscalerError(f"unknown precision {precision!r}; use auto, fp32, fp16 or bf16")
+        return PRECISIONS[precision]
+
+    @property
+    def half(self) -> bool:
+        return self.dtype != torch.float32
 
     @property
     def channels(self) -> str:
@@ -81,6 +106,8 @@ class Upscaler:
     def _tile_for(self, batch: int, height: int, width: int) -> int:
         if self.tile is not None:
             return self.tile
+        if not getattr(self.model, "tiling_allowed", True):  # needs the whole frame
+            return 0
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
         else:
@@ -88,37 +115,63 @@ class Upscaler:
         per_pixel = _BYTES_PER_OUTPUT_PIXEL[self.channels] // (2 if self.half else 1)
         return auto_tile(height, width, batch, self.scale, free // 4, per_pixel)
 
+    def _to_device(self, x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None or self.device.type == "cpu":
+            return x
+        # pinned: the copy overlaps with work already queued on the GPU
+        return x.pin_memory().to(self.device, non_blocking=True)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
-        if self.device.type == "cuda":
-            x = x.pin_memory()  # lets the copy overlap with work already queued on the GPU
-        x = x.to(self.device, torch.float16 if self.half else torch.float32, non_blocking=True)
         margin = self.model.receptive_field
-        y = tiled_forward(self.model, x, self.scale, self._tile_for(n, h, w), margin)
+        y = tiled_forward(self._run, x.to(self.dtype), self.scale, self._tile_for(n, h, w), margin)
         return y.float()
 
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self._compiled is not None:
+            return self._compiled(x)
+        return self.runtime.forward_for(tuple(x.shape))(x)
+
     @torch.inference_mode()
-    def upscale(self, planes: Planes, matrix: str = "bt601", full_range: bool = False) -> Planes:
+    def upscale(
+        self,
+        planes: Planes,
+        matrix: str = "bt601",
+        full_range: bool = False,
+        bits: int | None = None,
+    ) -> Planes:
         """Upscale a batch. Luma models see Y only and chroma follows by MATLAB bicubic;
-        RGB models see R'G'B' made with the video's own matrix and range."""
-        h, w = planes.y.shape[-2:]
+        RGB models see R'G'B' made with the video's own matrix and range.
+
+        All of it runs on the model's device (on a GPU only frames cross the bus). With
+        `bits`, the planes come back as integer code values (`colour.to_codes`), rounded
+        there too: a quarter of the bytes of floats to copy back."""
+        y_in, cb_in, cr_in = (self._to_device(p) for p in (planes.y, planes.cb, planes.cr))
+        h, w = y_in.shape[-2:]
         out_h, out_w = h * self.scale, w * self.scale
-        if planes.cb is None or planes.cr is None:
-            y = self._forward(planes.y) if self.channels == "y" else self._grey_rgb(planes.y)
-            return Planes(y.cpu(), None, None)
-        ch, cw = planes.cb.shape[-2:]
+        if cb_in is None or cr_in is None:
+            y = self._forward(y_in) if self.channels == "y" else self._grey_rgb(y_in)
+            return self._result([y], bits)
+        ch, cw = cb_in.shape[-2:]
         chroma_size = (-(-out_h * ch // h), -(-out_w * cw // w))
         if self.channels == "y":
-            y = self._forward(planes.y).cpu()
-            chroma = imresize(torch.cat([planes.cb, planes.cr], dim=1), size=chroma_size)
-            return Planes(y, chroma[:, 0:1], chroma[:, 1:2])
-        full = imresize(torch.cat([planes.cb, planes.cr], dim=1), size=(h, w))
-        rgb = ycbcr_to_rgb(planes.y, full[:, 0:1], full[:, 1:2], matrix, full_range)
-        out = self._forward(rgb.clamp(0, 1)).cpu()
+            y = self._forward(y_in)
+            chroma = upscale_chroma(torch.cat([cb_in, cr_in], dim=1), chroma_size)
+            return self._result([y, chroma[:, 0:1], chroma[:, 1:2]], bits)
+        full = upscale_chroma(torch.cat([cb_in, cr_in], dim=1), (h, w))
+        rgb = ycbcr_to_rgb(y_in, full[:, 0:1], full[:, 1:2], matrix, full_range)
+        out = self._forward(rgb.clamp(0, 1))
         y, cb, cr = rgb_to_ycbcr(out, matrix, full_range)
-        chroma = imresize(torch.cat([cb, cr], dim=1), size=chroma_size)
-        return Planes(y, chroma[:, 0:1], chroma[:, 1:2])
+        chroma = imresize(torch.cat([cb, cr], dim=1), size=chroma_size)  # a downscale
+        return self._result([y, chroma[:, 0:1], chroma[:, 1:2]], bits)
+
+    @staticmethod
+    def _result(parts: list[torch.Tensor], bits: int | None) -> Planes:
+        if bits is not None:
+            parts = [to_codes(p, bits) for p in parts]
+        y, *chroma = (p.cpu() for p in parts)
+        return Planes(y, *chroma) if chroma else Planes(y, None, None)
 
     def _grey_rgb(self, y: torch.Tensor) -> torch.Tensor:
-        out = self._forward(y.expand(-1, 3, -1, -1)).cpu()
+        out = self._forward(y.expand(-1, 3, -1, -1))
         return out.mean(dim=1, keepdim=True)

@@ -1,8 +1,8 @@
-"""Upscale a whole video: probe -> plan chunks -> split -> upscale each -> merge.
+"""Upscale a whole video: prepare (probe, limits, plan, split) -> upscale chunks -> finish.
 
-The same library functions run in the cloud (split/merge Lambdas, the endpoint); here they
-run in one process. With a work dir, finished chunks survive a crash or Ctrl-C and a re-run
-only does what is left, producing the identical file.
+The job layer's steps (`upscaler.job`) run in the cloud too (split, collect and merge Lambdas);
+here they run in one process. With a work dir, finished chunks survive a crash or Ctrl-C and a
+re-run only does what is left, producing the identical file.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from pathlib import Path
 from upscaler.engine.memory import release_free_memory
 from upscaler.engine.pipeline import upscale_chunk
 from upscaler.engine.runner import Upscaler
-from upscaler.errors import LimitExceededError, MediaError
-from upscaler.media.chunks import ChunkSpec, plan_chunks, split_chunks
+from upscaler.errors import MediaError
+from upscaler.job import check_output_limits, finish, prepare, verify_chunk
+from upscaler.media.chunks import ChunkSpec
+from upscaler.media.filters import Picture
 from upscaler.media.limits import Limits
-from upscaler.media.merge import merge_chunks, output_format
-from upscaler.media.probe import MediaInfo, PacketIndex, probe, probe_with_packets
+from upscaler.media.merge import output_format
+from upscaler.media.probe import MediaInfo, PacketIndex, probe_with_packets
 from upscaler.media.writer import EncodeSettings
 
 Progress = Callable[[int], None]
@@ -60,7 +62,13 @@ def _fingerprint(source: Path, upscaler: Upscaler, settings: EncodeSettings, sec
 
 
 def _prepare_work_dir(
-    work: Path, source: Path, info_packets, fingerprint: str, seconds: float, limits: Limits
+    work: Path,
+    source: Path,
+    probed: tuple[MediaInfo, PacketIndex],
+    scale: int,
+    fingerprint: str,
+    seconds: float,
+    limits: Limits,
 ) -> list[ChunkSpec]:
     """Plan and split into `work`, or reuse what a previous identical run left there."""
     state = work / "state.json"
@@ -70,24 +78,12 @@ def _prepare_work_dir(
             return [ChunkSpec(**c) for c in saved["chunks"]]
         shutil.rmtree(work / "src", ignore_errors=True)
         shutil.rmtree(work / "up", ignore_errors=True)
-    info, packets = info_packets
-    chunks = plan_chunks(info, packets, seconds, limits)
-    split_chunks(source, chunks, work / "src")
+    chunks = prepare(source, scale, seconds, work / "src", limits, probed).chunks
     (work / "up").mkdir(parents=True, exist_ok=True)
     tmp = state.with_suffix(".tmp")
     tmp.write_text(json.dumps({"fingerprint": fingerprint, "chunks": [asdict(c) for c in chunks]}))
     tmp.replace(state)
     return chunks
-
-
-def check_output_limits(info: MediaInfo, scale: int, limits: Limits) -> None:
-    """Refuse before any work when the upscaled frame would be too large."""
-    pixels = info.video.width * info.video.height * scale * scale
-    if pixels > limits.max_output_pixels:
-        raise LimitExceededError(
-            f"output {info.video.width * scale}x{info.video.height * scale} is over the limit "
-            f"of {limits.max_output_pixels} pixels; use a smaller --scale"
-        )
 
 
 def upscale_video(
@@ -101,10 +97,12 @@ def upscale_video(
     progress: Progress | None = None,
     limits: Limits | None = None,
     probed: tuple[MediaInfo, PacketIndex] | None = None,
+    picture: Picture | None = None,
 ) -> VideoResult:
     """Upscale `source` into `output` (written atomically). See the module docstring.
 
-    `probed` is `probe_with_packets(source)` when the caller already has it.
+    `probed` is `probe_with_packets(source)` when the caller already has it; `picture` is
+    the decode-side treatment (deinterlace, square pixels), part of the resume fingerprint.
     """
     source, output = Path(source), Path(output)
     settings = settings or EncodeSettings()
@@ -114,12 +112,15 @@ def upscale_video(
     info, packets = probed or probe_with_packets(source, limits)
     check_output_limits(info, upscaler.scale, limits)
     fingerprint = _fingerprint(source, upscaler, settings, chunk_seconds)
+    if picture is not None and picture.active:
+        fingerprint += f"-{picture}"
+    per_frame = picture.frames_per_frame if picture else 1  # 2 for field-rate deinterlacing
     temp = None if work_dir else tempfile.TemporaryDirectory(prefix="upscaler-")
     work = Path(work_dir or temp.name)  # type: ignore[union-attr]
     try:
         work.mkdir(parents=True, exist_ok=True)
         chunks = _prepare_work_dir(
-            work, source, (info, packets), fingerprint, chunk_seconds, limits
+            work, source, (info, packets), upscaler.scale, fingerprint, chunk_seconds, limits
         )
         done_paths, reused, frames = [], 0, 0
         for chunk in chunks:
@@ -127,25 +128,32 @@ def upscale_video(
             if dst.is_file():
                 reused += 1
                 if progress:
-                    progress(chunk.frame_count)
+                    progress(chunk.frame_count * per_frame)
             else:
-                result = upscale_chunk(src, dst, upscaler, settings, batch, progress, limits)
-                if result.frames != chunk.frame_count:
+                result = upscale_chunk(
+                    src, dst, upscaler, settings, batch, progress, limits, picture
+                )
+                try:
+                    verify_chunk(chunk.index, result.frames, chunk.frame_count * per_frame)
+                except MediaError:
                     dst.unlink()
-                    raise MediaError(
-                        f"chunk {chunk.index}: decoded {result.frames} frames, "
-                        f"expected {chunk.frame_count}"
-                    )
+                    raise
                 frames += result.frames
                 release_free_memory()
             done_paths.append(dst)
-        merge_chunks(done_paths, source, output, rotation=info.video.rotation)
+        out_info = finish(
+            done_paths,
+            source,
+            output,
+            rotation=info.video.rotation,
+            frame_count=info.video.frame_count * per_frame,
+            limits=limits,
+        )
     finally:
         if temp is not None:
             temp.cleanup()
-    out_info = probe(output, Limits(max_input_pixels=limits.max_output_pixels))
     return VideoResult(
-        frames=info.video.frame_count,
+        frames=info.video.frame_count * per_frame,
         seconds=time.perf_counter() - started,
         chunks=len(chunks),
         chunks_reused=reused,

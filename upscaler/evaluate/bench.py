@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from upscaler.engine.colour import rgb_to_ycbcr
+from upscaler.engine.encoder import auto_preset
 from upscaler.engine.pipeline import upscale_chunk
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.media.sample import make_sample_clip, render_frames
@@ -25,8 +26,14 @@ class BenchResult:
     scale: int
     size: str
     device: str
+    runtime: str
+    preset: str
     model_fps: float
     end_to_end_fps: float
+    #: CPU time of the whole process (every thread) per frame: robust to other load on the
+    #: machine, where wall-clock fps are not. Idle-machine fps <= cores * 1000 / cpu_ms.
+    model_cpu_ms: float = 0.0
+    end_to_end_cpu_ms: float = 0.0
 
     @property
     def efficiency(self) -> float:
@@ -37,29 +44,48 @@ class BenchResult:
         return {**asdict(self), "efficiency": round(self.efficiency, 3)}
 
 
-def _sample_planes(width: int, height: int, batch: int) -> Planes:
+def sample_planes(width: int, height: int, batch: int) -> Planes:
     rgb = np.stack(render_frames(width, height, batch))
     x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
     y, cb, cr = rgb_to_ycbcr(x, "bt709", full_range=False)
     return Planes(y, cb[..., ::2, ::2], cr[..., ::2, ::2])  # 4:2:0, as video is
 
 
+def _channels(upscaler: Upscaler) -> int:
+    return 1 if upscaler.channels == "y" else 3
+
+
 def model_fps(upscaler: Upscaler, width: int, height: int, batch: int, seconds: float) -> float:
     """Frames per second of `upscaler.upscale` alone on 4:2:0 sample frames."""
-    planes = _sample_planes(width, height, batch)
-    upscaler.upscale(planes, "bt709")  # warm-up
-    frames, started = 0, time.perf_counter()
+    return _model_rates(upscaler, width, height, batch, seconds)[0]
+
+
+def _model_rates(
+    upscaler: Upscaler, width: int, height: int, batch: int, seconds: float
+) -> tuple[float, float]:
+    """(fps, CPU ms per frame) of `upscale` with integer codes back, as the pipeline runs it."""
+    planes = sample_planes(width, height, batch)
+    upscaler.upscale(planes, "bt709", bits=8)  # warm-up (and the runtime choice)
+    frames, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
-        upscaler.upscale(planes, "bt709")
+        upscaler.upscale(planes, "bt709", bits=8)
         frames += batch
-    return frames / (time.perf_counter() - started)
+    cpu_ms = (time.process_time() - cpu) * 1000 / frames
+    return frames / (time.perf_counter() - started), cpu_ms
 
 
 def end_to_end_fps(upscaler: Upscaler, clip: Path, batch: int, settings: EncodeSettings) -> float:
     """Frames per second of decode + upscale + encode of `clip` through `upscale_chunk`."""
+    return _end_to_end_rates(upscaler, clip, batch, settings)[0]
+
+
+def _end_to_end_rates(
+    upscaler: Upscaler, clip: Path, batch: int, settings: EncodeSettings
+) -> tuple[float, float]:
+    cpu = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         result = upscale_chunk(clip, Path(tmp) / "out.mp4", upscaler, settings, batch)
-    return result.fps
+    return result.fps, (time.process_time() - cpu) * 1000 / result.frames
 
 
 def run_bench(
@@ -72,22 +98,38 @@ def run_bench(
     clip_seconds: float = 4.0,
     device: str = "auto",
     settings: EncodeSettings | None = None,
+    runtimes: tuple[str, ...] = ("auto",),
 ) -> list[BenchResult]:
-    """Benchmark each model on the same sample frames and the same sample clip."""
-    settings = settings or EncodeSettings(preset="veryfast")
+    """Benchmark each model (with each CPU runtime) on the same sample frames and clip.
+
+    The encoder preset is the pipeline's `auto` choice for the output size unless `settings`
+    says otherwise."""
+    settings = settings or EncodeSettings(preset="auto")
+    preset = settings.preset
+    if preset == "auto":
+        preset = auto_preset(width * scale, height * scale)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_sample_clip(Path(tmp) / "bench.mp4", width, height, clip_seconds, audio=False)
         for name in models:
-            upscaler = Upscaler(name, scale, device)
-            results.append(
-                BenchResult(
-                    model=name,
-                    scale=scale,
-                    size=f"{width}x{height}",
-                    device=str(upscaler.device),
-                    model_fps=model_fps(upscaler, width, height, batch, seconds),
-                    end_to_end_fps=end_to_end_fps(upscaler, clip, batch, settings),
+            for runtime in runtimes:
+                upscaler = Upscaler(name, scale, device, runtime=runtime)
+                fps, cpu_ms = _model_rates(upscaler, width, height, batch, seconds)
+                e2e_fps, e2e_cpu_ms = _end_to_end_rates(upscaler, clip, batch, settings)
+                results.append(
+                    BenchResult(
+                        model=name,
+                        scale=scale,
+                        size=f"{width}x{height}",
+                        device=str(upscaler.device),
+                        runtime=upscaler.runtime.name_for(
+                            (batch, _channels(upscaler), height, width)
+                        ),
+                        preset=preset,
+                        model_fps=fps,
+                        end_to_end_fps=e2e_fps,
+                        model_cpu_ms=cpu_ms,
+                        end_to_end_cpu_ms=e2e_cpu_ms,
+                    )
                 )
-            )
     return results

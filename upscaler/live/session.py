@@ -66,7 +66,7 @@ def model_tier(upscaler: Upscaler, info: VideoInfo) -> Tier:
 
     def run(frame: SourceFrame) -> list[np.ndarray]:
         planes = to_planes([DecodedFrame(frame.planes, frame.pts, frame.duration)], info.bits)
-        out = upscaler.upscale(planes, info.matrix, info.full_range)
+        out = upscaler.upscale(planes, info.matrix, info.full_range, info.bits)
         return from_planes(out, info.bits)[0]
 
     return Tier(upscaler.name, run)

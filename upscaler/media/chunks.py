@@ -2,6 +2,11 @@
 
 A chunk is a closed run of frames starting at a keyframe. Splitting copies packets (no
 re-encode), so it is fast and lossless; each chunk file decodes on its own.
+
+The chunk's container is picked per codec (`chunk_format`): MP4 where it holds the codec, else
+MOV (DV, ProRes, Cinepak, H.263...), else NUT (any codec with an AVI or WAV tag), all three with
+the stream's exact time base, else Matroska (milliseconds). Chunk files keep the
+`.mp4` name of the cloud key layout whatever their container; FFmpeg probes the content.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from upscaler.errors import InputError, LimitExceededError, MediaError
 from upscaler.media.limits import Limits
 from upscaler.media.probe import MediaInfo, PacketIndex
 from upscaler.media.safe_open import open_media, short_reason
-from upscaler.media.writer import atomic_output, mp4_options
+from upscaler.media.writer import atomic_output, can_hold, mp4_options
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,18 @@ def plan_chunks(
     return chunks
 
 
+#: Intermediate containers for chunks, best first: MP4 (what the cloud layout has always
+#: used), MOV, NUT (any codec FFmpeg has an AVI or WAV tag for), Matroska (rounds timestamps to
+#: milliseconds, so last).
+CHUNK_FORMATS = ("mp4", "mov", "nut", "matroska")
+
+
+def chunk_format(stream: av.VideoStream) -> str | None:
+    """The first of CHUNK_FORMATS that can stream-copy `stream` (a header is really written,
+    so a muxer that lacks a tag for the codec is found out here), or None."""
+    return next((fmt for fmt in CHUNK_FORMATS if can_hold(fmt, stream)), None)
+
+
 def split_chunks(source: str | Path, chunks: list[ChunkSpec], out_dir: str | Path) -> list[Path]:
     """Write each chunk's video packets (stream copy) to `out_dir/chunk_NNNNN.mp4`."""
     out_dir = Path(out_dir)
@@ -81,15 +98,21 @@ def split_chunks(source: str | Path, chunks: list[ChunkSpec], out_dir: str | Pat
     paths = [out_dir / c.name for c in chunks]
     with open_media(source) as container:
         stream = container.streams.video[0]
+        fmt = chunk_format(stream)
+        if fmt is None:
+            raise InputError(
+                f"{source}: no container can carry its {stream.codec_context.codec.long_name} "
+                "video for processing"
+            )
+        options = mp4_options(stream.time_base) if fmt in ("mp4", "mov") else {}
         packet_iter = (p for p in container.demux(stream) if p.size)
         for chunk, path in zip(chunks, paths, strict=True):
-            options = mp4_options(stream.time_base)
             try:
                 with (
                     atomic_output(path) as tmp,
-                    av.open(str(tmp), "w", "mp4", options=options) as out,
+                    av.open(str(tmp), "w", fmt, options=options) as out,
                 ):
-                    out_stream = out.add_stream_from_template(stream)
+                    out_stream = out.add_stream_from_template(stream, opaque=True)
                     out_stream.time_base = stream.time_base
                     for _ in range(chunk.frame_count):
                         packet = next(packet_iter)

@@ -9,6 +9,8 @@ import av
 import numpy as np
 
 from upscaler.errors import MediaError
+from upscaler.media.filters import Picture, treat
+from upscaler.media.probe import sample_aspect
 
 #: Planar formats used as they are; anything else is converted (see `engine_pix_fmt`).
 PLANAR_YUV = {
@@ -83,11 +85,17 @@ def planes_to_frame(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
     return frame
 
 
-def decode_frames(container: av.container.InputContainer, pix_fmt: str) -> Iterator[DecodedFrame]:
-    """Decode the first video stream into planes of `pix_fmt` (converted where needed)."""
+def decode_frames(
+    container: av.container.InputContainer, pix_fmt: str, picture: Picture | None = None
+) -> Iterator[DecodedFrame]:
+    """Decode the first video stream into planes of `pix_fmt` (converted where needed),
+    deinterlaced or made square-pixelled first if `picture` says so."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
-    for frame in container.decode(stream):
+    decoded = container.decode(stream)
+    if picture is not None:
+        decoded = treat(decoded, stream, picture, sample_aspect(stream))
+    for frame in decoded:
         pts, duration = frame.pts, frame.duration or 0
         if pts is None:
             raise MediaError("a decoded frame has no timestamp")

@@ -13,30 +13,15 @@ import av
 
 from upscaler.errors import MediaError, OutputError
 from upscaler.media.safe_open import open_media, short_reason
-from upscaler.media.writer import atomic_output, mp4_options
+from upscaler.media.writer import atomic_output, can_hold, mp4_options
 
 log = logging.getLogger(__name__)
 
-#: Output suffix -> FFmpeg muxer, and the subtitle codecs that muxer can hold.
-CONTAINERS = {
-    ".mp4": ("mp4", {"mov_text"}),
-    ".m4v": ("mp4", {"mov_text"}),
-    ".mov": ("mov", {"mov_text"}),
-    ".mkv": (
-        "matroska",
-        {
-            "subrip",
-            "srt",
-            "ass",
-            "ssa",
-            "webvtt",
-            "mov_text",
-            "dvd_subtitle",
-            "hdmv_pgs_subtitle",
-            "dvb_subtitle",
-        },
-    ),
-}
+#: Output suffix -> FFmpeg muxer.
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+#: What audio the output container cannot hold is transcoded to: AAC (every container above
+#: holds it) at this many bits per second per channel.
+AUDIO_FALLBACK = ("aac", 96_000)
 
 
 def output_format(path: str | Path) -> str:
@@ -47,7 +32,38 @@ def output_format(path: str | Path) -> str:
             f"{path}: unsupported output container {suffix or '(none)'!r}; "
             f"use one of {', '.join(CONTAINERS)}"
         )
-    return CONTAINERS[suffix][0]
+    return CONTAINERS[suffix]
+
+
+def plan_streams(streams: list[av.stream.Stream], output: Path) -> dict[int, str]:
+    """How each audio/subtitle stream gets into `output`: "copy" (bit for bit) where the
+    container holds the codec, "transcode" (audio only: AAC, with a notice), else an
+    OutputError naming a container that can hold it; "drop" (with a notice) for an audio
+    stream without parameters, which only a damaged file has. See docs/FORMATS.md."""
+    muxer = output_format(output)
+    plan = {}
+    for stream in streams:
+        codec = stream.codec_context.codec.canonical_name
+        if stream.type == "audio" and not stream.codec_context.channels:
+            plan[stream.index] = "drop"  # no parameters: a damaged file's empty stream
+            log.warning("audio stream #%d (%s) has no channels; left out", stream.index, codec)
+        elif can_hold(muxer, stream) and not (muxer == "mp4" and codec.startswith("pcm_")):
+            plan[stream.index] = "copy"  # (PCM in MP4 is too new for most players)
+        elif stream.type == "audio":
+            plan[stream.index] = "transcode"
+            rate = AUDIO_FALLBACK[1] * stream.codec_context.channels // 1000
+            log.warning(
+                "audio stream #%d (%s) cannot be stored in %s; transcoding it to AAC %d kb/s",
+                stream.index, codec, output.suffix, rate,
+            )  # fmt: skip
+        else:
+            fits = [sfx for sfx, fmt in CONTAINERS.items() if can_hold(fmt, stream)]
+            hint = f"write {fits[0]} instead" if fits else "drop it from the source first"
+            raise OutputError(
+                f"{stream.type} stream #{stream.index} ({codec}) cannot be stored in "
+                f"{output.suffix}; {hint}"
+            )
+    return plan
 
 
 def _packets(path: Path, indices: list[int] | None) -> Iterator[av.Packet]:
@@ -88,32 +104,131 @@ def merge_chunks(
         wanted = copy_streams
         if wanted is None:
             wanted = [s.index for s in src.streams if s.type in ("audio", "subtitle")]
+        plan = plan_streams([src.streams[i] for i in wanted], output)
+        wanted = [i for i in wanted if plan[i] != "drop"]
         templates = [src.streams[i] for i in wanted]
-        allowed_subs = CONTAINERS[output.suffix.lower()][1]
-        for stream in templates:
-            if stream.type == "subtitle" and stream.codec_context.name not in allowed_subs:
-                raise OutputError(
-                    f"subtitle stream {stream.index} ({stream.codec_context.name}) cannot be "
-                    f"stored in {output.suffix}; write .mkv instead"
-                )
         with open_media(chunk_paths[0]) as first:
             video_template = first.streams.video[0]
+            mp4 = muxer in ("mp4", "mov")
+            options = mp4_options(video_template.time_base, faststart=True) if mp4 else {}
             with atomic_output(output) as tmp:
-                mp4 = muxer in ("mp4", "mov")
-                options = mp4_options(video_template.time_base, faststart=True) if mp4 else {}
-                with av.open(str(tmp), "w", format=muxer, options=options) as out:
-                    video = out.add_stream_from_template(video_template)
-                    if rotation:
-                        video.set_display_rotation(rotation)
-                    copies = {s.index: out.add_stream_from_template(s) for s in templates}
-                    for s in templates:
-                        copies[s.index].time_base = s.time_base
-                        copies[s.index].metadata.update(s.metadata)
-                        copies[s.index].disposition = s.disposition
-                    _mux_all(out, video, copies, chunk_paths, source, wanted)
+                try:
+                    out = av.open(str(tmp), "w", format=muxer, options=options)
+                    with out:  # closing writes the trailer, which can fail too
+                        video = out.add_stream_from_template(video_template)
+                        if rotation:
+                            video.set_display_rotation(rotation)
+                        _carry_metadata(src, out, video)
+                        copies = {s.index: _output_stream(out, s, plan[s.index]) for s in templates}
+                        encode = {
+                            i: _AudioTranscoder(copies[i]) for i in wanted if plan[i] == "transcode"
+                        }
+                        _mux_all(out, video, copies, encode, chunk_paths, source, wanted)
+                except av.error.FFmpegError as exc:
+                    raise MediaError(
+                        f"writing {output.name} failed ({short_reason(exc)})"
+                    ) from None
 
 
-def _mux_all(out, video, copies, chunk_paths, source, wanted) -> None:
+#: Tags each muxer writes for itself (or that describe the old file, not the new one).
+_OWN_TAGS = {
+    "encoder",
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "handler_name",
+    "vendor_id",
+    "duration",
+}
+
+
+def _tags(metadata: dict[str, str]) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in metadata.items()
+        if k.lower() not in _OWN_TAGS
+        and not k.upper().startswith(("_STATISTICS", "NUMBER_OF"))
+        and k.upper() != "BPS"
+    }
+
+
+def _carry_metadata(
+    src: av.container.InputContainer, out: av.container.OutputContainer, video: av.VideoStream
+) -> None:
+    """What people miss when it is lost: the file's tags (creation time, title...), the video
+    stream's (timecode, language) and the chapters. Audio and subtitle tags (language, title)
+    go with their streams (`_output_stream`)."""
+    out.metadata.update(_tags(src.metadata))
+    tags = _tags(src.streams.video[0].metadata)
+    if out.format.name in ("mp4", "mov") and tags.pop("timecode", None):
+        # their timecode track needs the stream's frame rate, which PyAV cannot set on a copy
+        log.warning("the source's timecode is not carried into MP4/MOV; write .mkv to keep it")
+    video.metadata.update(tags)
+    chapters = src.chapters()
+    if chapters:
+        out.set_chapters(chapters)
+
+
+def _output_stream(
+    out: av.container.OutputContainer, stream: av.stream.Stream, how: str
+) -> av.stream.Stream:
+    """The output twin of a source audio/subtitle stream: a stream copy or an AAC encoder,
+    with the source's metadata (language, title) and disposition."""
+    if how == "copy":
+        twin = out.add_stream_from_template(stream)
+        twin.time_base = stream.time_base
+    else:
+        ctx = stream.codec_context
+        # "2 channels" (no order) is what ASF and AVI often say; the encoder wants an order
+        unordered = ctx.layout.name.endswith("channels")
+        layout = av.AudioLayout(f"{ctx.channels}c") if unordered else ctx.layout
+        twin = out.add_stream(AUDIO_FALLBACK[0], rate=ctx.sample_rate, layout=layout)
+        twin.bit_rate = AUDIO_FALLBACK[1] * ctx.channels
+    twin.metadata.update(_tags(stream.metadata))
+    twin.disposition = stream.disposition
+    return twin
+
+
+class _AudioTranscoder:
+    """Decode one source audio stream and encode it again. Timestamps are counted in samples
+    from the stream's first packet: decoders with a delay (WMA) hand back frames with late or
+    missing timestamps, and the encoder's flush packets carry none."""
+
+    def __init__(self, stream: av.AudioStream) -> None:
+        self.stream = stream
+        self.rate = stream.codec_context.sample_rate
+        self.next: int | None = None
+        self.last: av.Packet | None = None
+        self.decoder: av.AudioCodecContext | None = None
+
+    def _stamped(self, packets: list[av.Packet]) -> list[av.Packet]:
+        for packet in packets:
+            if packet.pts is None and self.last is not None:
+                packet.pts = packet.dts = self.last.pts + (self.last.duration or 0)
+            self.last = packet
+        return packets
+
+    def _frames(self, frames: list[av.AudioFrame]) -> list[av.Packet]:
+        encoded = []
+        for frame in frames:
+            frame.pts, frame.time_base = self.next, Fraction(1, self.rate)
+            self.next += frame.samples
+            encoded += self.stream.encode(frame)
+        return encoded
+
+    def encode(self, packet: av.Packet) -> list[av.Packet]:
+        if self.next is None:
+            self.next = round((packet.pts or 0) * packet.time_base * self.rate)
+            self.decoder = packet.stream.codec_context
+        return self._stamped(self._frames(packet.decode()))
+
+    def flush(self) -> list[av.Packet]:
+        """The decoder's and then the encoder's buffered tail."""
+        tail = self._frames(self.decoder.decode(None)) if self.decoder is not None else []
+        return self._stamped(tail + self.stream.encode(None))
+
+
+def _mux_all(out, video, copies, encode, chunk_paths, source, wanted) -> None:
     def video_packets() -> Iterator[av.Packet]:
         for path in chunk_paths:
             yield from _packets(path, None)
@@ -134,8 +249,13 @@ def _mux_all(out, video, copies, chunk_paths, source, wanted) -> None:
                 packet.stream = video
             elif _is_mov_text_gap(packet):
                 continue  # the MP4 muxer writes its own empty samples between cues
+            elif packet.stream.index in encode:
+                out.mux(encode[packet.stream.index].encode(packet))
+                continue
             else:
                 packet.stream = copies[packet.stream.index]
             out.mux(packet)
+        for transcoder in encode.values():
+            out.mux(transcoder.flush())
     except av.error.FFmpegError as exc:
         raise MediaError(f"muxing the output failed ({short_reason(exc)})") from None

@@ -14,6 +14,7 @@ import av.logging
 import numpy as np
 
 from upscaler.errors import InputError, LimitExceededError
+from upscaler.media.interlace import COMB_RATIO, FIELD_ORDERS, comb_ratio, looks_interlaced
 from upscaler.media.limits import Limits
 from upscaler.media.safe_open import open_media, short_reason
 
@@ -79,7 +80,16 @@ class VideoInfo:
     start_pts: int
     colour: Colour
     rotation: int
-    sample_aspect_ratio: Fraction | None
+    sample_aspect_ratio: Fraction | None  # probe says 1 when the file does not say
+    field_order: str = "unknown"  # what the stream says: progressive, tt, bb, tb, bt
+    interlaced_flags: float = 0.0  # share of the sample frames flagged interlaced
+    combed: float = 0.0  # share of the sample frames that show combing
+    interlaced: bool = False  # the verdict (combing, not flags; see media/interlace.py)
+
+    @property
+    def display_aspect_ratio(self) -> Fraction:
+        """width * SAR / height: the shape the picture is shown in."""
+        return Fraction(self.width, self.height) * (self.sample_aspect_ratio or 1)
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,8 @@ class MediaInfo:
         """JSON-friendly dict (fractions as "num/den" strings, colour as names and numbers)."""
         data = asdict(self)
         video = data["video"]
-        for key in ("time_base", "frame_rate", "sample_aspect_ratio"):
+        video["display_aspect_ratio"] = self.video.display_aspect_ratio
+        for key in ("time_base", "frame_rate", "sample_aspect_ratio", "display_aspect_ratio"):
             if video[key] is not None:
                 video[key] = f"{video[key].numerator}/{video[key].denominator}"
         video["colour_names"] = self.video.colour.names()
@@ -172,14 +183,39 @@ def is_variable_rate(pts: np.ndarray) -> bool:
     return bool(deltas.max() - deltas.min() > max(2, 0.02 * np.median(deltas)))
 
 
-def _first_frame_rotation(container: av.container.InputContainer, index: int) -> int:
-    container.seek(0)
-    try:
-        for frame in container.decode(video=index):
-            return int(frame.rotation or 0)
-    except av.error.FFmpegError:
-        return 0
-    return 0
+def sample_aspect(stream: av.VideoStream) -> Fraction:
+    """The stream's sample (pixel) aspect ratio; 1 where the file leaves it unset or 0:1."""
+    sar = stream.sample_aspect_ratio
+    if not sar and stream.codec_context is not None:
+        sar = stream.codec_context.sample_aspect_ratio
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """What the first decoded frames show: rotation, interlaced flags, combing."""
+
+    rotation: int = 0
+    flagged: float = 0.0  # share of the sample frames flagged interlaced
+    comb_ratios: list[float] = field(default_factory=list)
+
+
+def _sample_frames(path: Path, index: int, limits: Limits, count: int = 10) -> _Sample:
+    """Decode the first `count` frames from a fresh open rather than a seek back: some
+    demuxers (FLV without an index, piped-style MPEG-PS) cannot seek."""
+    rotation, flags, ratios = 0, [], []
+    with open_media(path, limits) as container:
+        try:
+            for frame in container.decode(container.streams[index]):
+                if not flags:
+                    rotation = int(frame.rotation or 0)
+                flags.append(frame.interlaced_frame)
+                ratios.append(comb_ratio(frame.to_ndarray(format="gray")))
+                if len(flags) == count:
+                    break
+        except av.error.FFmpegError:
+            pass
+    return _Sample(rotation, sum(flags) / len(flags) if flags else 0.0, ratios)
 
 
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
@@ -187,7 +223,7 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     return StreamInfo(
         index=stream.index,
         type=stream.type,
-        codec=ctx.name if ctx is not None else "unknown",
+        codec=ctx.codec.canonical_name if ctx is not None else "unknown",
         language=stream.language,
         channels=getattr(ctx, "channels", None) if stream.type == "audio" else None,
         sample_rate=getattr(ctx, "sample_rate", None) if stream.type == "audio" else None,
@@ -246,9 +282,11 @@ def probe_with_packets(
         if measured_fps > limits.max_fps:
             raise LimitExceededError(f"{path}: {measured_fps:.1f} fps is over {limits.max_fps}")
         pix_fmt = ctx.pix_fmt or "yuv420p"
+        sample = _sample_frames(path, stream.index, limits)
+        ratios = sample.comb_ratios
         video = VideoInfo(
             index=stream.index,
-            codec=ctx.name,
+            codec=ctx.codec.canonical_name,
             width=width,
             height=height,
             pix_fmt=pix_fmt,
@@ -265,8 +303,12 @@ def probe_with_packets(
                 int(ctx.colorspace),
                 int(ctx.color_range),
             ),
-            rotation=_first_frame_rotation(container, stream.index),
-            sample_aspect_ratio=stream.sample_aspect_ratio,
+            rotation=sample.rotation,
+            sample_aspect_ratio=sample_aspect(stream),
+            field_order=FIELD_ORDERS.get(int(ctx.field_order), "unknown"),
+            interlaced_flags=sample.flagged,
+            combed=sum(r > COMB_RATIO for r in ratios) / len(ratios) if ratios else 0.0,
+            interlaced=looks_interlaced(ratios),
         )
         streams = [_stream_info(s) for s in container.streams if s.index != stream.index]
         info = MediaInfo(

@@ -20,7 +20,9 @@ import av
 from upscaler.errors import InputError, LimitExceededError
 from upscaler.media.limits import Limits
 
-#: Self-contained containers we accept (FFmpeg demuxer names).
+#: Self-contained containers we accept (FFmpeg demuxer names): MP4/MOV/3GP, Matroska/WebM,
+#: AVI, MPEG-TS, FLV, MPEG-PS (DVD VOB, VCD), Ogg, NUT, raw DV and ASF (WMV). None of these
+#: demuxers opens a second file; HLS, DASH, concat, image sequences and the like are absent.
 ALLOWED_DEMUXERS = (
     "mov,mp4,m4a,3gp,3g2,mj2",
     "matroska,webm",
@@ -30,6 +32,8 @@ ALLOWED_DEMUXERS = (
     "mpeg",
     "ogg",
     "nut",
+    "dv",
+    "asf",
 )
 
 

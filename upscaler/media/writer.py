@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ _X26X_PIX_FMTS = (
 ENCODER_PIX_FMTS = {"libx264": _X26X_PIX_FMTS, "libx265": _X26X_PIX_FMTS}
 
 
+#: "auto": chosen by output size when the encoder is added (upscaler.engine.encoder).
 PRESETS = (
+    "auto",
     "ultrafast",
     "superfast",
     "veryfast",
@@ -102,11 +105,15 @@ def add_video_encoder(
     time_base: Fraction,
     frame_rate: Fraction | None,
     colour: Colour,
+    sample_aspect_ratio: Fraction | None = None,
 ) -> av.VideoStream:
-    """Add a video stream encoding frames at the given size/format with colour tags set."""
+    """Add a video stream encoding frames at the given size/format with colour tags and the
+    pixel shape (SAR: anamorphic stays anamorphic) set."""
     stream = container.add_stream(settings.encoder, rate=frame_rate or None)
     ctx = stream.codec_context
     stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    if sample_aspect_ratio and sample_aspect_ratio != 1:
+        ctx.sample_aspect_ratio = sample_aspect_ratio
     stream.time_base = time_base
     ctx.time_base = time_base
     ctx.color_primaries = colour.primaries
@@ -119,6 +126,18 @@ def add_video_encoder(
     options.update(settings.options)
     stream.options = options
     return stream
+
+
+def can_hold(muxer: str, stream: av.stream.Stream) -> bool:
+    """Can the `muxer` container stream-copy `stream`? Tried for real (a header is written to
+    memory), so a muxer that accepts the codec id but has no tag for it is found out too."""
+    try:
+        with av.open(io.BytesIO(), "w", muxer) as out:
+            out.add_stream_from_template(stream, opaque=True).time_base = stream.time_base
+            out.start_encoding()
+    except (ValueError, av.error.FFmpegError):
+        return False
+    return True
 
 
 def mp4_options(time_base: Fraction, faststart: bool = False) -> dict[str, str]:

@@ -13,6 +13,8 @@ class Interpolation(SRModel):
 
     channels = "y"
     receptive_field = 4
+    #: its mirror padding does not trace to ONNX; it is cheap in eager anyway
+    onnx_exportable = False
 
     def __init__(self, scale: int, kernel: str = "cubic") -> None:
         super().__init__(scale)

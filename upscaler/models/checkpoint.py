@@ -51,6 +51,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path} is not a readable checkpoint: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise ModelError(f"{path} is not an upscaler checkpoint (format {FORMAT_VERSION})")
+    return validate_checkpoint(payload, path)
+
+
+def validate_checkpoint(payload: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """`payload` if it has every key a checkpoint needs, else a ModelError."""
     for key in ("arch", "scale", "config", "state_dict"):
         if key not in payload:
             raise ModelError(f"{path} is missing {key!r}")

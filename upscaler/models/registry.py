@@ -15,9 +15,11 @@ import torch
 
 from upscaler.errors import ModelError
 from upscaler.models.base import SRModel
-from upscaler.models.checkpoint import read_checkpoint
+from upscaler.models.checkpoint import FORMAT_VERSION, read_checkpoint, validate_checkpoint
 
 DEFAULT_MODEL = "fast"
+#: A `--model` value ending so is a file (checkpoint or community model), never a name.
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,10 @@ def shipped_weights_path(name: str, scale: int) -> Path | None:
 
 def build_from_checkpoint(path: str | Path, scale: int | None = None) -> SRModel:
     """Rebuild a model from a checkpoint file; check arch and scale match."""
-    payload = read_checkpoint(path)
+    return _build_from_payload(read_checkpoint(path), path, scale)
+
+
+def _build_from_payload(payload: dict, path: str | Path, scale: int | None) -> SRModel:
     spec = get_spec(payload["arch"])
     if scale is not None and payload["scale"] != scale:
         raise ModelError(
@@ -101,10 +106,22 @@ def build_from_checkpoint(path: str | Path, scale: int | None = None) -> SRModel
     return model
 
 
+def build_from_file(path: str | Path, scale: int | None = None) -> SRModel:
+    """A model from a file: an upscaler checkpoint, or a community model (spandrel)."""
+    from upscaler.models.community import community_model, read_weights
+
+    payload = read_weights(path)
+    if "format" in payload and "state_dict" in payload:
+        if payload["format"] != FORMAT_VERSION:
+            raise ModelError(f"{path} is not an upscaler checkpoint (format {FORMAT_VERSION})")
+        return _build_from_payload(validate_checkpoint(payload, path), path, scale)
+    return community_model(payload, path, scale)
+
+
 def load_model(name_or_path: str, scale: int, device: str | torch.device = "cpu") -> SRModel:
     """Build a ready-to-run model (eval mode, on `device`) by registry name or checkpoint path."""
-    if name_or_path.endswith((".pt", ".pth")) or Path(name_or_path).is_file():
-        model = build_from_checkpoint(name_or_path, scale)
+    if name_or_path.endswith(MODEL_FILE_SUFFIXES) or Path(name_or_path).is_file():
+        model = build_from_file(name_or_path, scale)
     else:
         spec = get_spec(name_or_path)
         if scale not in spec.scales:

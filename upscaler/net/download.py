@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import http.client
+from collections.abc import Callable
 from pathlib import Path
 
 from upscaler.errors import LimitExceededError
 
 
-def save_limited(response: http.client.HTTPResponse, url: str, path: Path, limit: int) -> None:
-    """Write `response`'s body to `path`; refuse more than `limit` bytes (closes the response)."""
+def save_limited(
+    response: http.client.HTTPResponse,
+    url: str,
+    path: Path,
+    limit: int,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write `response`'s body to `path`; refuse more than `limit` bytes (closes the response).
+
+    `progress` is called with the byte count so far after each block.
+    """
     with response:
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > limit:
@@ -21,3 +31,5 @@ def save_limited(response: http.client.HTTPResponse, url: str, path: Path, limit
                 if size > limit:
                     raise LimitExceededError(f"{url}: more than the limit of {limit} bytes")
                 out.write(block)
+                if progress:
+                    progress(size)

@@ -141,8 +141,13 @@ def open_url(
     headers: dict[str, str] | None = None,
     max_redirects: int = 5,
     timeout: float = 30.0,
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> tuple[http.client.HTTPResponse, str]:
-    """GET `url` through the guard, following redirects by hand; (200 response, final URL)."""
+    """Request `url` through the guard, following redirects by hand; (200 response, final URL).
+
+    A 303, or a 301/302 of a POST, continues as a GET without the body (as browsers do).
+    """
     for _ in range(max_redirects + 1):
         target = guard.check(url)
         parts = urlsplit(url)
@@ -156,7 +161,8 @@ def open_url(
         conn._create_connection = pinned  # connect to the checked address, not a new lookup
         path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         try:
-            conn.request("GET", path, headers={"User-Agent": "upscaler-fetch/1", **(headers or {})})
+            sent = {"User-Agent": "upscaler-fetch/1", **(headers or {})}
+            conn.request(method, path, body=body, headers=sent)
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
@@ -167,6 +173,8 @@ def open_url(
             if not location:
                 raise InputError(f"{url}: redirect without a Location")
             url = urljoin(url, location)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
             continue
         if response.status != 200:
             conn.close()

@@ -1,0 +1,46 @@
+"""The cloud contract's key builders and row helpers (the names every side shares)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from upscaler import cloud_contract as c
+
+
+def test_keys_of_one_job_share_its_prefix():
+    keys = [c.chunk_key("j1", 3), c.upscaled_key("j1", 3), c.request_key("j1", 3, 2)]
+    assert keys == [
+        "jobs/j1/chunks/chunk_00003.mp4",
+        "jobs/j1/up/chunk_00003.mp4",
+        "jobs/j1/requests/chunk_00003-2.json",
+    ]
+    assert all(k.startswith(c.job_prefix("j1")) for k in keys)
+    assert c.upscaled_key("j1", 3).startswith(c.upscaled_prefix("j1"))
+    assert c.output_key("j1", "clip", 4) == "outputs/j1/clip_x4.mp4"
+    assert c.output_tmp_key(c.output_key("j1", "clip", 4)).startswith(c.OUTPUT_TMP_PREFIX)
+    assert c.upload_key("j1", "a.mp4").startswith(c.UPLOAD_PREFIX)
+
+
+def test_inference_ids_round_trip_and_refuse_strangers():
+    assert c.parse_inference_id(c.inference_id("job-1", 4, 2)) == ("job-1", 4, 2)
+    with pytest.raises(ValueError):
+        c.parse_inference_id("../x:1:1")
+
+
+def test_describe_row_is_plain_json():
+    row = {
+        "job_id": "j",
+        "item": c.JOB_ITEM,
+        "done": {Decimal(2), Decimal(0)},
+        "scale": Decimal(2),
+        "media": {"duration_s": Decimal("1.5")},
+    }
+    assert c.describe_row(row) == {
+        "job_id": "j",
+        "scale": 2,
+        "media": {"duration_s": 1.5},
+        "chunks_done": 2,
+    }
+    assert c.job_key("j") == {c.PARTITION_KEY: "j", c.SORT_KEY: c.JOB_ITEM}
