@@ -45,22 +45,18 @@ def _free_port() -> int:
 
 
 def training_stack(template: dict[str, Any]) -> dict[str, Any]:
-    """The synthesized template's training role with its policy, the work bucket (without the
+    """The synthesized template's training role with its policies, the work bucket (without the
     properties that tie it to the rest of the stack) and the outputs the notebook reads."""
     resources = template["Resources"]
     role = template["Outputs"]["TrainingRoleArn"]["Value"]["Fn::GetAtt"][0]
     bucket = template["Outputs"]["WorkBucketName"]["Value"]["Ref"]
-    (policy,) = [
-        key
+    policies = {
+        key: r
         for key, r in resources.items()
         if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
-    ]
+    }
     return {
-        "Resources": {
-            bucket: {"Type": "AWS::S3::Bucket"},
-            role: resources[role],
-            policy: resources[policy],
-        },
+        "Resources": {bucket: {"Type": "AWS::S3::Bucket"}, role: resources[role], **policies},
         "Outputs": {name: template["Outputs"][name] for name in OUTPUTS},
     }
 
