@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import resource
 import signal
 import sys
@@ -631,7 +632,13 @@ def run() -> None:
     """Console entry point: `main`, then exit with its status. A Ctrl-C arriving once the
     command has returned (during interpreter teardown) is ignored: the work is done, and
     it would only print a traceback from some library's finaliser or kill the exit status."""
-    code = main()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`upscaler probe x | head`): stop quietly, as `cat` does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
