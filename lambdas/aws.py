@@ -58,11 +58,12 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parts.netloc, key
 
 
-def download(uri: str, path: Path) -> Path:
-    """Download an S3 object to `path`."""
+def download(uri: str, path: Path, version_id: str | None = None) -> Path:
+    """Download an S3 object (that version of it, when given) to `path`."""
     bucket, key = parse_s3_uri(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
-    client("s3").download_file(bucket, key, str(path))
+    extra = {"VersionId": version_id} if version_id else None
+    client("s3").download_file(bucket, key, str(path), ExtraArgs=extra)
     return path
 
 
@@ -84,10 +85,11 @@ def read_small(uri: str, limit: int = 64 * 1024) -> bytes:
     return obj["Body"].read()
 
 
-def head(bucket: str, key: str) -> dict[str, Any] | None:
-    """HeadObject's answer, or None when the object does not exist."""
+def head(bucket: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+    """HeadObject's answer (for that version, when given), or None when it does not exist."""
+    version = {"VersionId": version_id} if version_id else {}
     try:
-        return client("s3").head_object(Bucket=bucket, Key=key)
+        return client("s3").head_object(Bucket=bucket, Key=key, **version)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
             return None

@@ -5,11 +5,8 @@ The variable names are the cloud contract's (`upscaler.cloud_contract.Env`)."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from upscaler.cloud_contract import Env
-from upscaler.job import JobSpec, check_served, parse_served
-from upscaler.job.budget import LAMBDA_MAX_EPHEMERAL_MIB
 
 
 def env(name: str, default: str | None = None) -> str:
@@ -69,41 +66,6 @@ def invocation_timeout_s() -> int:
     return env_int(Env.INVOCATION_TIMEOUT_S, 900)
 
 
-def merge_scratch_mib() -> int:
-    """The merge function's ephemeral storage (the stack deploys Lambda's maximum)."""
-    return env_int(Env.MERGE_SCRATCH_MIB, LAMBDA_MAX_EPHEMERAL_MIB)
-
-
 def instance_type() -> str | None:
     """The endpoint's instance type, or None where it is not set (no time estimate)."""
     return os.environ.get(Env.INSTANCE_TYPE) or None
-
-
-def served_models() -> dict[str, tuple[int, ...]] | None:
-    """What the endpoint serves (SERVED_MODELS), or None where it is not set (no check).
-
-    The stack always sets it; a malformed value is a deployment error, raised with its name.
-    """
-    text = os.environ.get(Env.SERVED_MODELS)
-    if not text:
-        return None
-    try:
-        return parse_served(text)
-    except ValueError as exc:
-        raise RuntimeError(f"environment variable {Env.SERVED_MODELS}: {exc}") from None
-
-
-def job_spec(fields: dict[str, Any]) -> JobSpec:
-    """A request's job spec over the deployment's defaults, refused unless it is served."""
-    defaults = {
-        "model": env(Env.DEFAULT_MODEL, "fast"),
-        "scale": env(Env.DEFAULT_SCALE, "2"),
-        "codec": env(Env.CODEC, "h264"),
-        "crf": env(Env.CRF, "18"),
-        "preset": env(Env.PRESET, "veryfast"),
-    }
-    spec = JobSpec.parse(fields, defaults)
-    served = served_models()
-    if served is not None:
-        check_served(spec, served)
-    return spec

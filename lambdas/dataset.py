@@ -37,6 +37,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import aws, config
+from upscaler.cloud_contract import Env
 from upscaler.dataset.build import BuildSettings, build_dataset
 from upscaler.dataset.shards import MANIFEST
 from upscaler.errors import InputError
@@ -59,10 +60,10 @@ def dataset_name(key: str) -> str:
 def settings(licence: str = "") -> BuildSettings:
     """Build settings from the environment (DATASET_PATCH, _PER_SCENE, _MAX_PATCHES, _SEED)."""
     return BuildSettings(
-        patch=config.env_int("DATASET_PATCH", 96),
-        per_scene=config.env_int("DATASET_PER_SCENE", 2),
-        max_patches=config.env_int("DATASET_MAX_PATCHES", 20000),
-        seed=config.env_int("DATASET_SEED", 0),
+        patch=config.env_int(Env.DATASET_PATCH, 96),
+        per_scene=config.env_int(Env.DATASET_PER_SCENE, 2),
+        max_patches=config.env_int(Env.DATASET_MAX_PATCHES, 20000),
+        seed=config.env_int(Env.DATASET_SEED, 0),
         licence=licence,
     )
 

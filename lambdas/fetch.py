@@ -20,7 +20,7 @@ import yt_dlp
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas import aws, config, jobs
+from lambdas import aws, config, jobs, specs
 from lambdas.guarded_ytdlp import GuardedYoutubeDL
 from lambdas.ssrf import UrlGuard, open_url
 from upscaler.cloud_contract import FETCHING, JOB_ID, Env, safe_stem, upload_key
@@ -54,7 +54,7 @@ class FetchRequest:
             raise InputError('the event needs a "url"')
         model, scale = event.get("model"), event.get("scale")
         try:  # refuse now what split would refuse after the download
-            config.job_spec({"model": model, "scale": scale})
+            specs.job_spec({"model": model, "scale": scale})
         except UpscalerError as exc:
             raise InputError(str(exc)) from None
         return cls(url, job_id, model or None, int(scale) if scale else None)

@@ -58,7 +58,8 @@ def _merge_to_file(job: dict[str, Any], tmp: Path) -> Path:
             f"merging needs about {needed} bytes of scratch space; the merge function has "
             f"{free} (raise its ephemeral storage)"
         )
-    source = aws.download(job["source"], tmp / f"source{PurePosixPath(job['source']).suffix}")
+    local = tmp / f"source{PurePosixPath(job['source']).suffix}"
+    source = aws.download(job["source"], local, job.get("source_version"))
     work = config.work_bucket()
     chunks = [
         aws.download(aws.s3_uri(work, k), tmp / "up" / f"{contract.chunk_name(i)}.mp4")

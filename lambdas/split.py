@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas import aws, config, jobs
+from lambdas import aws, config, jobs, specs
 from lambdas.messages import work_item
 from upscaler.cloud_contract import (
     FETCHING,
@@ -56,7 +56,7 @@ def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
 
     A model/scale the endpoint does not serve is refused here, before any chunk exists.
     """
-    return config.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
+    return specs.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
 
 
 def _check_size(size: int, limits: Limits) -> None:
@@ -85,21 +85,27 @@ def _check_endpoint_time(prepared: Prepared, fields: dict[str, Any]) -> None:
         check_chunk_time(prepared.chunks, prepared.info, model, scale, instance, timeout)
 
 
-def split_object(bucket: str, key: str, version: str) -> str | None:
-    """Split one uploaded object into a running job; return its job id (None if skipped)."""
+def split_object(bucket: str, key: str, etag: str, version_id: str | None = None) -> str | None:
+    """Split one uploaded object into a running job; return its job id (None if skipped).
+
+    With a version id (a versioned bucket) split and merge read that very version, so a key
+    overwritten meanwhile does not swap the video under its job.
+    """
     source = aws.s3_uri(bucket, key)
     logger.append_keys(source=source)
-    head = aws.head(bucket, key)
+    head = aws.head(bucket, key, version_id)
     if head is None:
         logger.warning("object is gone; nothing to split")
         return None
-    job_id = job_for(bucket, key, version)
+    job_id = job_for(bucket, key, version_id or etag)
     logger.append_keys(job_id=job_id)
     fields: dict[str, Any] = {
         "source": source,
         "name": safe_stem(key),
         "source_bytes": head["ContentLength"],
     }
+    if version_id:
+        fields["source_version"] = version_id
     try:
         fields.update(job_settings(head.get("Metadata", {})))
     except UpscalerError as exc:
@@ -114,8 +120,8 @@ def split_object(bucket: str, key: str, version: str) -> str | None:
             limits = Limits.from_env()
             _check_size(head["ContentLength"], limits)
             _check_disk(Path(tmp), head["ContentLength"])
-            check_merge_scratch(head["ContentLength"], fields["scale"], config.merge_scratch_mib())
-            aws.download(source, local)
+            check_merge_scratch(head["ContentLength"], fields["scale"], specs.merge_scratch_mib())
+            aws.download(source, local, version_id)
             prepared = prepare(
                 local, fields["scale"], config.chunk_seconds(), Path(tmp) / "chunks", limits
             )
@@ -154,8 +160,8 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, list[str]]:
     job_ids = []
     for record in event.records:
         obj = record.s3.get_object
-        version = obj.version_id or obj.etag
-        job_id = split_object(record.s3.bucket.name, unquote_plus(obj.key), version)
+        key = unquote_plus(obj.key)
+        job_id = split_object(record.s3.bucket.name, key, obj.etag, obj.version_id)
         if job_id:
             job_ids.append(job_id)
     return {"job_ids": job_ids}

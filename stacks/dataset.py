@@ -154,7 +154,7 @@ class DatasetBuilder(Construct):
             ephemeral_storage_size=cdk.Size.mebibytes(10240),
             environment={
                 Env.WORK_BUCKET: work_bucket.bucket_name,
-                "DATASET_MAX_PATCHES": str(max_patches),
+                Env.DATASET_MAX_PATCHES: str(max_patches),
                 Env.LOG_LEVEL: log_level,
                 Env.POWERTOOLS_LOG_LEVEL: log_level,
                 Env.POWERTOOLS_SERVICE_NAME: "upscaler-dataset",

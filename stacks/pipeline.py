@@ -169,7 +169,7 @@ class Pipeline(Construct):
         self._allow(
             "split",
             "ReadUploads",
-            ["s3:GetObject"],
+            ["s3:GetObject", "s3:GetObjectVersion"],
             [storage.input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*")],
         )
         self._allow(
@@ -260,7 +260,7 @@ class Pipeline(Construct):
         self._allow(
             "merge",
             "ReadSource",
-            ["s3:GetObject"],
+            ["s3:GetObject", "s3:GetObjectVersion"],
             [storage.input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*")],
         )
         self._allow(

@@ -97,9 +97,9 @@ class UpscalerStack(cdk.Stack):
             "AlarmTopicArn": self.pipeline.alarm_topic.topic_arn,
             "DatasetQueueUrl": self.dataset.queue.queue_url,
             # What the endpoint serves ({model: [scales]}); `upscaler submit` checks against it.
-            "ServedModels": json.dumps(self.endpoint.manifest, separators=(",", ":")),
-            "DefaultModel": settings.default_model,
-            "DefaultScale": str(settings.default_scale),
+            Output.SERVED_MODELS: json.dumps(self.endpoint.manifest, separators=(",", ":")),
+            Output.DEFAULT_MODEL: settings.default_model,
+            Output.DEFAULT_SCALE: str(settings.default_scale),
             "TrainingRoleArn": self.training.role.role_arn,
             "TrainingDataUri": self.training.data_uri,
             "TrainingOutputUri": self.training.output_uri,

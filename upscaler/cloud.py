@@ -35,8 +35,15 @@ OUTPUT_KEYS = {
     "job_table": Output.JOB_TABLE,
     "fetch_function": Output.FETCH_FUNCTION,
     "upload_prefix": Output.UPLOAD_PREFIX,
-    "served_models": Output.SERVED_MODELS,
 }
+#: Read from the stack only: what the endpoint serves and what a plain submit asks for.
+JOB_OUTPUTS = {
+    "served_models": Output.SERVED_MODELS,
+    "default_model": Output.DEFAULT_MODEL,
+    "default_scale": Output.DEFAULT_SCALE,
+}
+#: A plain submit's model and scale where the stack says nothing (explicit resource options).
+FALLBACK = {"model": "fast", "scale": 2}
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -61,14 +68,19 @@ def stack_resources(args: argparse.Namespace) -> dict[str, str]:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     for key, output in OUTPUT_KEYS.items():
         names[key] = names[key] or outputs.get(output)
+    names.update({key: outputs.get(output) for key, output in JOB_OUTPUTS.items()})
     names["upload_prefix"] = names["upload_prefix"] or UPLOAD_PREFIX
     return names  # type: ignore[return-value]
 
 
 def submit(args: argparse.Namespace) -> dict[str, Any]:
     """Upload a local file, or hand a URL to the fetch Lambda; return the job id at once."""
-    spec = JobSpec.parse({"model": args.model, "scale": args.scale, "crf": args.crf})
     names = stack_resources(args)
+    defaults = {
+        "model": names.get("default_model") or FALLBACK["model"],
+        "scale": names.get("default_scale") or FALLBACK["scale"],
+    }
+    spec = JobSpec.parse({"model": args.model, "scale": args.scale, "crf": args.crf}, defaults)
     if names.get("served_models"):
         try:
             check_served(spec, parse_served(names["served_models"]))
@@ -189,8 +201,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=helptext)
         if name == "submit":
             p.add_argument("source", help="local video file or http(s)/YouTube URL")
-            p.add_argument("--model", default="fast")
-            p.add_argument("--scale", type=int, default=2, choices=(2, 4))
+            p.add_argument("--model", help="default: the stack's DefaultModel")
+            p.add_argument("--scale", type=int, choices=(2, 3, 4), help="default: DefaultScale")
             p.add_argument("--crf", type=int, default=18)
             p.set_defaults(func=lambda a: _print(submit(a)))
         else:

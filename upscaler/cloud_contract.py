@@ -151,6 +151,11 @@ class Env:
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     #: The endpoint reads and writes chunks only in these buckets (comma-separated).
     ALLOWED_BUCKETS = "ALLOWED_BUCKETS"
+    #: The dataset builder's patch settings (lambdas/dataset.py).
+    DATASET_PATCH = "DATASET_PATCH"
+    DATASET_PER_SCENE = "DATASET_PER_SCENE"
+    DATASET_MAX_PATCHES = "DATASET_MAX_PATCHES"
+    DATASET_SEED = "DATASET_SEED"
 
 
 #: Object metadata (x-amz-meta-*) an upload may carry to choose its job's settings.
@@ -169,6 +174,9 @@ class Output:
     FETCH_FUNCTION = "FetchFunctionName"
     #: The SERVED_MODELS JSON: `upscaler submit` refuses what is not served before uploading.
     SERVED_MODELS = "ServedModels"
+    #: DEFAULT_MODEL / DEFAULT_SCALE: what a plain `upscaler submit` asks for.
+    DEFAULT_MODEL = "DefaultModel"
+    DEFAULT_SCALE = "DefaultScale"
 
 
 # --- job states -------------------------------------------------------------------------
@@ -194,7 +202,8 @@ PARTITION_KEY, SORT_KEY = "job_id", "item"
 JOB_ITEM = "JOB"
 # The job row holds, besides the keys, `status`, `created_at` and `updated_at`:
 #   owner:   object (`object_id` of the one upload the job belongs to; set once)
-#   split:   source, name, source_bytes, model, scale, codec, crf, preset, chunk_count, media
+#   split:   source, source_version (a versioned upload's version id), name, source_bytes,
+#            model, scale, codec, crf, preset, chunk_count, media
 #   fetch:   source_url
 #   collect: done (a number set of finished chunk indices), merge_enqueued
 #   merge:   output, output_bytes, total_seconds, merge_seconds

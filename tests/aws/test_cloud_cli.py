@@ -24,6 +24,8 @@ TEMPLATE = {
         "JobTableName": {"Value": "jobs"},
         "FetchFunctionName": {"Value": "fetch-fn"},
         "ServedModels": {"Value": '{"bicubic": [2, 4], "fast": [2]}'},
+        "DefaultModel": {"Value": "bicubic"},
+        "DefaultScale": {"Value": "4"},
     },
 }
 TRUST = {
@@ -80,6 +82,14 @@ def test_submit_uploads_with_settings_from_stack_outputs(aws, basic_clip, capsys
     head = boto3.client("s3").head_object(Bucket="in-bkt", Key=key)
     assert head["Metadata"] == {"model": "bicubic", "scale": "4", "crf": "18"}
     assert head["ContentLength"] == basic_clip.stat().st_size
+
+
+def test_a_plain_submit_asks_for_the_stacks_default_model(aws, basic_clip, capsys):
+    assert main(["submit", str(basic_clip)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    key = result["source"].removeprefix("s3://in-bkt/")
+    head = boto3.client("s3").head_object(Bucket="in-bkt", Key=key)
+    assert head["Metadata"] == {"model": "bicubic", "scale": "4", "crf": "18"}
 
 
 def test_status_reads_the_job_row(aws, capsys):

@@ -6,9 +6,12 @@ Events are S3 ObjectCreated notifications in the documented message structure (s
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import av
 import pytest
 
-from lambdas import aws, jobs, split
+from lambdas import aws, collect, dispatch, jobs, merge, split
 from lambdas.pipeline_local import CONTEXT
 from tests.aws.conftest import CHUNKS, keys, queue_depth, upload
 from tests.aws.test_handlers import s3_event
@@ -59,3 +62,40 @@ def test_a_new_version_of_one_key_is_a_new_job(pipeline, aws_clip, basic_clip):
     assert first == "again" and second != first
     assert jobs.describe(second)["media"]["frame_count"] == 12
     assert jobs.describe(first)["media"]["frame_count"] == 48
+
+
+def test_a_versioned_upload_is_split_and_merged_from_its_own_version(
+    pipeline, aws_clip, basic_clip, bicubic_models, tmp_path
+):
+    bucket = pipeline.env["INPUT_BUCKET"]
+    s3 = aws.client("s3")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    key = "uploads/versioned/clip.mp4"
+    upload(pipeline, aws_clip, key)
+    first = aws.head(bucket, key)
+    upload(pipeline, basic_clip, key)  # overwritten before the first event is handled
+    second = aws.head(bucket, key)
+    event = s3_event(bucket, key, first["ETag"].strip('"'), first["VersionId"])
+    (job_id,) = split.handler(event, CONTEXT)["job_ids"]
+    job = jobs.describe(job_id)
+    assert job_id == "versioned" and job["source_version"] == first["VersionId"]
+    assert job["media"]["frame_count"] == 48  # the first version, not the latest
+    event = s3_event(bucket, key, second["ETag"].strip('"'), second["VersionId"])
+    (other,) = split.handler(event, CONTEXT)["job_ids"]
+    assert other != job_id and jobs.describe(other)["media"]["frame_count"] == 12
+    # The merge of the first job muxes the first version's audio and frames.
+    endpoint = pipeline.endpoint(bicubic_models)
+    pipeline.drain("work", dispatch.handler)
+    endpoint.run()
+    pipeline.drain("results", collect.handler)
+    pipeline.drain("merge", merge.handler)
+    done = jobs.describe(job_id)
+    assert done["status"] == jobs.DONE and jobs.describe(other)["status"] == jobs.DONE
+    output = aws.download(done["output"], tmp_path / "out.mp4")
+    assert _audio(output) == _audio(aws_clip) != _audio(basic_clip)
+
+
+def _audio(path: Path) -> bytes:
+    """The first audio stream's packets, bit for bit (merge stream-copies them)."""
+    with av.open(str(path)) as container:
+        return b"".join(bytes(p) for p in container.demux(container.streams.audio[0]) if p.size)

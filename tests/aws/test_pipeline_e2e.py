@@ -65,11 +65,6 @@ def test_plain_upload_gets_the_default_model(tiny_clip, tmp_path):
     assert probe(out).video.width == 256
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split's check against SERVED_MODELS comes with the job layer (issue 15, jobs part); "
-    "until then the endpoint refuses the chunk and the job fails after dispatch",
-)
 def test_model_not_served_fails_at_split(tiny_clip, tmp_path):
     job = run_local(tiny_clip, tmp_path / "none.mp4", model="esrgan-lite", scale=2)
     assert job["status"] == jobs.FAILED
@@ -139,3 +134,15 @@ def test_exact_environment_is_the_templates(pipeline, monkeypatch):
     with pipeline.function_env("sweep"):
         assert os.environ["STALE_AFTER_S"] == "7200"
     assert (os.environ["CHUNK_SECONDS"], os.environ["STALE_AFTER_S"]) == ("0.25", "1")
+
+
+def test_cli_pipeline_local(tiny_clip, tmp_path, capsys):
+    out = tmp_path / "cli.mp4"
+    args = ["pipeline-local", str(tiny_clip), "-o", str(out), "--model", "bicubic"]
+    assert cli([*args, "--scale", "2", "--json"]) == 0
+    stdout = capsys.readouterr().out
+    job = json.loads(stdout[stdout.index("{\n") :])  # after any handler log line
+    assert (job["status"], job["model"], job["scale"]) == ("DONE", "bicubic", 2)
+    assert probe(out).video.frame_count == 6
+    assert cli(["pipeline-local", str(tmp_path / "none.mp4"), "-o", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err

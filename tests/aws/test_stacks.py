@@ -476,7 +476,7 @@ def test_least_privilege_per_function(synth):
     assert "s3:GetObject" not in fetch and "sqs:SendMessage" not in fetch
 
     split = _grants(raw, "split")
-    assert split["s3:GetObject"] == {f"{inp}/uploads/*"}
+    assert split["s3:GetObject"] == split["s3:GetObjectVersion"] == {f"{inp}/uploads/*"}
     assert split["s3:PutObject"] == {f"{work}/jobs/*/chunks/*"}
     assert split["dynamodb:PutItem"] == {f"<{table}>"}
     # The work queue, and its own async-invocation DLQ (Lambda sends there with its role).
@@ -498,6 +498,7 @@ def test_least_privilege_per_function(synth):
     merge = _grants(raw, "merge")
     assert merge["s3:PutObject"] == {f"{out}/outputs/*", f"{out}/tmp/*"}
     assert f"{inp}/uploads/*" in merge["s3:GetObject"]
+    assert merge["s3:GetObjectVersion"] == {f"{inp}/uploads/*"}
     assert merge["s3:DeleteObject"] >= {f"{work}/jobs/*"}
     assert "sqs:SendMessage" not in merge
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,19 @@ def test_upscale_video_prints_json_summary(basic_clip, tmp_path):
     assert summary["peak_rss_mb"] > 0 and summary["fps"] > 0
     assert probe(out).video.frame_count == 12
     assert proc.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_a_closed_pipe_ends_the_output_quietly(basic_clip):
+    """`upscaler probe x | head`: the reader leaves first; no traceback, the shell's 141."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "upscaler.cli", "probe", str(basic_clip), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before the command has written anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
 
 
 def test_upscale_image_and_directory(tmp_path):

@@ -37,5 +37,8 @@ def test_chunk_time_uses_the_throughput_table(chunked_clip):
     words = str(refused.value)
     assert "chunk 0 (8 frames) needs about 7 s of esrgan-lite x4 on ml.m5.xlarge" in words
     assert "async invocation limit of 5 s" in words and "chunk_seconds context parameter" in words
+    # The GAN stage is the same network: the same estimate, the same refusal.
+    with pytest.raises(LimitExceededError, match="needs about 7 s of esrgan-lite-gan x4"):
+        check_chunk_time(chunks, info, "esrgan-lite-gan", 4, "ml.m5.xlarge", timeout_s=5)
     # No rate for this model: nothing to estimate from, so nothing is refused.
-    check_chunk_time(chunks, info, "esrgan-lite-gan", 4, "ml.m5.xlarge", timeout_s=1)
+    check_chunk_time(chunks, info, "someone-elses-model", 4, "ml.m5.xlarge", timeout_s=1)
