@@ -49,16 +49,16 @@ def finished(work: Path) -> dict[str, int]:
 
 def interrupt(cmd: list[str], work: Path, target: int, sig: int, rng: random.Random):
     """Start `cmd`, wait until `target` chunks are finished (plus a random moment inside
-    the next ones, cut short once all but the last chunk are done, so the signal always
-    lands before the output can be complete), send `sig`; (return code, stderr, whether the
-    signal was sent)."""
+    the next ones, cut short once all but the last two chunks are done, so the signal lands
+    before the output can be complete even when a loaded machine delays this loop), send
+    `sig`; (return code, stderr, whether the signal was sent)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sent = False
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if len(finished(work)) >= target:
             moment = time.monotonic() + rng.uniform(0.0, 0.3)
-            while time.monotonic() < moment and len(finished(work)) < CHUNKS - 1:
+            while time.monotonic() < moment and len(finished(work)) < CHUNKS - 2:
                 time.sleep(0.002)
             if proc.poll() is None:
                 proc.send_signal(sig)
