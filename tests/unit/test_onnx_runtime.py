@@ -90,7 +90,7 @@ def test_int8_fast_stays_close_to_float():
     off (saturated activations are clipped at the calibration percentile: up to ~25 there)."""
     model = load_model("fast", 2)
     forward = RuntimeSelector(model, "onnx-int8").forward_for((1, 1, 240, 320))
-    assert isinstance(forward, OrtForward) and forward.path.name.endswith(".int8.onnx")
+    assert isinstance(forward, OrtForward) and ".int8" in forward.path.name
     x = torch.from_numpy(calibration_batches("y", 8)[7])
     with torch.inference_mode():
         diff = (forward(x) - model(x)).abs() * 255

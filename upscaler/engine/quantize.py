@@ -1,10 +1,11 @@
 """int8 `fast`: post-training static quantization with ONNX Runtime, built once and cached.
 
-Only the three 32->32 body convolutions (most of the multiply-adds) are quantized: int8
-weights per output channel, uint8 activations (they follow ReLUs) with ranges at the 99.99th
-percentile of calibration activations. The first conv (4 channels in), the last (the residual
-the output is made of) and the fixed bicubic skip stay float: quantizing those costs more
-PSNR than it saves time. Measured cost and speed: docs/BENCHMARKS.md.
+Two of the three 32->32 body convolutions (body.2, body.4) are quantized: int8 weights per
+output channel, uint8 activations (they follow ReLUs) with ranges at the 99.99th percentile
+of calibration activations. The first conv (4 channels in), the third 32->32 one, the last
+(the residual the output is made of) and the fixed bicubic skip stay float. Measured on Set5
+x2: two convs -0.029 dB, three -0.067, all five -0.12 to -0.18; CPU per 960x540 frame
+~11 % below ONNX Runtime fp32 with two, ~20 % with three (docs/BENCHMARKS.md).
 
 Calibration frames are the shipped sample photo (`upscaler.media.sample`, a Debian wallpaper),
 rendered along its camera path: never an evaluation set.
@@ -24,8 +25,10 @@ from upscaler.engine.onnx_runtime import _atomic_write, cache_dir, export_onnx, 
 from upscaler.media.sample import render_frames
 from upscaler.models.base import SRModel
 
-#: float convolutions: the skip, the first and the last conv of `fast`'s body (ONNX names).
-_KEEP_FLOAT = ("/Conv", "/body/body.0/Conv", "/body/body.8/Conv")
+#: float convolutions (ONNX names): the skip, body.0, body.6 and body.8 of `fast`.
+_KEEP_FLOAT = ("/Conv", "/body/body.0/Conv", "/body/body.6/Conv", "/body/body.8/Conv")
+#: in the cached file's name: a changed recipe never reuses an old file
+_RECIPE = "int8v2"
 _PERCENTILE = 99.99
 
 
@@ -55,7 +58,7 @@ def quantize_int8(model: SRModel) -> Path:
 
     if type(model).__name__ != "FastSR":
         raise ValueError("int8 is built for the `fast` architecture only")
-    out = cache_dir() / "onnx" / f"{model_key(model)}.int8.onnx"
+    out = cache_dir() / "onnx" / f"{model_key(model)}.{_RECIPE}.onnx"
     if out.is_file():
         return out
     fp32 = export_onnx(model)
