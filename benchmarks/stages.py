@@ -74,8 +74,12 @@ def stage_times(model: str, width: int, height: int, runtime: str, batch: int = 
         f"model on Y ({up.runtime.name_for(tuple(planes.y.shape))})": _best_ms(
             lambda: forward(planes.y), batch
         ),
-        "chroma bicubic": _best_ms(
+        "chroma bicubic, imresize (before)": _best_ms(
             lambda: imresize(torch.cat([planes.cb, planes.cr], 1), size=result.cb.shape[-2:]),
+            batch,
+        ),
+        "chroma bicubic, engine (after)": _best_ms(
+            lambda: up._chroma(torch.cat([planes.cb, planes.cr], 1), result.cb.shape[-2:]),
             batch,
         ),
         "upscale() in all": _best_ms(lambda: up.upscale(planes, "bt709"), batch),

@@ -65,7 +65,9 @@ def load_inference() -> ModuleType:
     return module
 
 
-def _answer(module: ModuleType, models: Any, body: bytes, content_type: str, accept: str):
+def _answer(
+    module: ModuleType, models: Any, body: bytes, content_type: str, accept: str
+) -> tuple[bytes, str]:
     data = module.input_fn(body, content_type)
     return module.output_fn(module.predict_fn(data, models), accept)
 

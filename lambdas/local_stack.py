@@ -33,6 +33,7 @@ PSEUDO = {
     "AWS::NoValue": None,
 }
 _HASH = re.compile(r"[0-9A-F]{8}$")
+LOCAL_QUEUE = {"VisibilityTimeout": "0"}  # see the module docstring
 
 
 def short_name(logical_id: str) -> str:
@@ -188,7 +189,7 @@ class LocalStack:
             }
 
     def _queue(self, sqs: Any, logical: str, props: dict[str, Any]) -> None:
-        attributes = {"VisibilityTimeout": "0"}  # see the module docstring
+        attributes = dict(LOCAL_QUEUE)
         if "MessageRetentionPeriod" in props:
             attributes["MessageRetentionPeriod"] = str(props["MessageRetentionPeriod"])
         if "RedrivePolicy" in props:
@@ -240,7 +241,7 @@ class LocalStack:
             for target in config.get("LambdaFunctionConfigurations", []):
                 function = functions[target["LambdaFunctionArn"].rsplit(":", 1)[1]]
                 name = f"{self.prefix}-s3-to-{function.name}"
-                url = sqs.create_queue(QueueName=name)["QueueUrl"]
+                url = sqs.create_queue(QueueName=name, Attributes=LOCAL_QUEUE)["QueueUrl"]
                 self.taps[function.name] = url
                 arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
                 queues.append({"QueueArn": arn, **{k: target[k] for k in ("Events", "Filter")}})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 import uuid
@@ -36,8 +37,8 @@ from lambdas.local_endpoint import (
     environment,
     load_inference,
 )
-from lambdas.local_stack import REGION, LocalStack
-from upscaler.cloud_contract import upload_key
+from lambdas.local_stack import REGION, Function, LocalStack
+from upscaler.cloud_contract import Env, upload_key
 
 __all__ = [
     "CONTEXT",
@@ -57,8 +58,7 @@ CONTEXT = SimpleNamespace(
     aws_request_id="local",
 )
 Handler = Callable[[dict[str, Any], Any], Any]
-#: Queues of the pipeline proper (the dataset builder's are created too, but not driven here).
-PIPELINE = ("split", "dispatch", "collect", "merge")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Pipeline:
     prefix: str = "upscaler"
     context: dict[str, Any] = field(default_factory=dict)
     exact: bool = False  # each handler gets exactly its function's environment
+    overrides: dict[str, str] = field(default_factory=dict)  # ...but for these (tests only)
     env: dict[str, str] = field(default_factory=dict)
 
     def create(self) -> Pipeline:
@@ -85,12 +86,12 @@ class Pipeline:
         names = [
             k
             for k in split
-            if k.endswith(("_BUCKET", "_TABLE", "_QUEUE_URL")) or k == "ENDPOINT_NAME"
+            if k.endswith(("_BUCKET", "_TABLE", "_QUEUE_URL")) or k == Env.ENDPOINT_NAME
         ]
         self.env = {
             "AWS_DEFAULT_REGION": REGION,
             **{k: split[k] for k in names},
-            "ALLOWED_BUCKETS": config.env["ALLOWED_BUCKETS"],
+            Env.ALLOWED_BUCKETS: config.env[Env.ALLOWED_BUCKETS],
         }
         return self
 
@@ -119,7 +120,7 @@ class Pipeline:
     @contextlib.contextmanager
     def function_env(self, name: str) -> Iterator[None]:
         """Exactly function `name`'s environment (when `exact`): its variables set, every other
-        function's variables removed."""
+        function's variables removed; then `overrides`."""
         if not self.exact or name not in self.stack.functions:
             yield
             return
@@ -127,7 +128,7 @@ class Pipeline:
         others = {k for f in self.stack.functions.values() for k in f.env} - set(own)
         removed = {k: os.environ.pop(k) for k in others if k in os.environ}
         try:
-            with environment(**own):
+            with environment(**{**own, **self.overrides}):
                 yield
         finally:
             os.environ.update(removed)
@@ -183,25 +184,35 @@ class Pipeline:
         return handled
 
     def drain_uploads(self, handler: Handler) -> int:
-        """S3 notifications of the input bucket -> the split handler, invoked asynchronously as
-        Lambda invokes it for S3: retried, then the event goes to its dead-letter queue."""
+        """S3 notifications of the input bucket -> the split handler. With `exact`, invoked
+        asynchronously as Lambda invokes it for S3: retried, then the event goes to split's
+        dead-letter queue. Without, a handler that raises leaves the event on the queue for
+        the next round (fault-injection tests count those rounds). Returns how many events
+        split was invoked with (S3's test event is not passed on)."""
         function = self.stack.functions["split"]
         handled = 0
-        for record in self.receive("uploads"):
-            event = json.loads(record["body"])
-            self._delete("uploads", record)
-            if "Records" not in event:  # s3:TestEvent
-                continue
-            handled += 1
-            for attempt in range(function.retries + 1):
-                try:
-                    with self.function_env("split"):
+        while records := self.receive("uploads"):
+            for record in records:
+                event = json.loads(record["body"])
+                if "Records" in event:  # not s3:TestEvent
+                    if self.exact:
+                        self._invoke_async(function, handler, event)
+                    else:
                         handler(event, CONTEXT)
-                    break
-                except Exception:
-                    if attempt == function.retries and function.dead_letter_url:
-                        aws.send(function.dead_letter_url, event)
+                    handled += 1
+                self._delete("uploads", record)
         return handled
+
+    def _invoke_async(self, function: Function, handler: Handler, event: dict[str, Any]) -> None:
+        for attempt in range(function.retries + 1):
+            try:
+                with self.function_env(function.name):
+                    handler(event, CONTEXT)
+                return
+            except Exception:
+                logger.exception("%s failed (attempt %d)", function.name, attempt + 1)
+        if function.dead_letter_url:
+            aws.send(function.dead_letter_url, event)
 
     def run(self, endpoint: LocalEndpoint, reverse: bool = False, rounds: int = 50) -> None:
         """Drive every queue and the endpoint until nothing moves (or `rounds` passes)."""
@@ -228,11 +239,14 @@ def run_local(
     output: str | Path,
     model: str | None = None,
     scale: int | None = None,
+    chunk_seconds: float | None = None,
+    crf: int | None = None,
     context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Upscale `source` into `output` through the synthesized pipeline on moto: upload to the
-    input bucket (with the model/scale metadata `upscaler submit` sets), drive it to the end;
-    the job row, with `seconds` (wall time of the run, synthesis excluded)."""
+    input bucket (with the model/scale/crf metadata `upscaler submit` sets), drive it to the
+    end; the job row, with `seconds` (wall time of the run, synthesis excluded).
+    `chunk_seconds` replaces the template's CHUNK_SECONDS (tests that need several chunks)."""
     from moto import mock_aws
 
     from stacks.synth import cached
@@ -242,13 +256,14 @@ def run_local(
     credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     with environment(**credentials, AWS_DEFAULT_REGION=REGION), mock_aws():
         started = time.perf_counter()
-        pipeline = Pipeline(context=context or {}, exact=True).create()
+        overrides = {Env.CHUNK_SECONDS: str(chunk_seconds)} if chunk_seconds else {}
+        pipeline = Pipeline(context=context or {}, exact=True, overrides=overrides).create()
         endpoint = pipeline.endpoint()
         try:
             job_id = uuid.uuid4().hex[:20]
             key = upload_key(job_id, source.name)
-            metadata = {"model": model, "scale": str(scale) if scale else None}
-            extra = {"Metadata": {k: v for k, v in metadata.items() if v}}
+            metadata = {"model": model, "scale": scale, "crf": crf}
+            extra = {"Metadata": {k: str(v) for k, v in metadata.items() if v is not None}}
             aws.client("s3").upload_file(str(source), pipeline.env["INPUT_BUCKET"], key, extra)
             pipeline.run(endpoint)
             with environment(**pipeline.env):

@@ -31,6 +31,7 @@ from constructs import Construct
 from stacks.checkov import skip
 from stacks.config import Settings
 from stacks.nag import acknowledge_resources
+from stacks.sagemaker_access import add_runtime_access, image_repository_arn
 from upscaler.cloud_contract import (
     CHUNKS,
     FAILURES_PREFIX,
@@ -103,14 +104,6 @@ class Endpoint(Construct):
             )
         self.model_data_url = model_data_url
         self.image_uri = settings.image_uri()
-        registry, _, repository = self.image_uri.partition("/")
-        repository_name = repository.split(":")[0].split("@")[0]
-        repository_arn = stack.format_arn(
-            service="ecr",
-            account=registry.split(".")[0],
-            resource="repository",
-            resource_name=repository_name,
-        )
 
         # --- execution role ---------------------------------------------------------------
         self.role = iam.Role(
@@ -119,18 +112,11 @@ class Endpoint(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Upscaler async endpoint: model data, chunk I/O, notifications, logs",
         )
-        log_group_arn = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
         read_work = [work_bucket.arn_for_objects(p) for p in (REQUESTS, CHUNKS, UPSCALED)]
         write_work = [
             work_bucket.arn_for_objects(p)
             for p in (UPSCALED, f"{RESULTS_PREFIX}*", f"{FAILURES_PREFIX}*")
         ]
-        log_streams_arn = f"{log_group_arn}:log-stream:*"
         policy = iam.Policy(
             self,
             "ExecutionPolicy",
@@ -159,50 +145,18 @@ class Endpoint(Construct):
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
                     resources=[topic_key.key_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="PullInferenceImage",
-                    actions=[
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                    ],
-                    resources=[repository_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-                ),
-                iam.PolicyStatement(
-                    sid="Logs",
-                    actions=[
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:DescribeLogStreams",
-                        "logs:PutLogEvents",
-                    ],
-                    resources=[log_group_arn, log_streams_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="Metrics", actions=["cloudwatch:PutMetricData"], resources=["*"]
-                ),
             ],
+        )
+        add_runtime_access(
+            policy,
+            f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
+            image_repository_arn(stack, self.image_uri),
         )
         acknowledge_resources(
             policy,
             list(dict.fromkeys(read_work + write_work)),
             "Object keys under these work-bucket prefixes are per job and per invocation; the "
             "prefix is the narrowest static scope of the endpoint's chunk input and output.",
-        )
-        acknowledge_resources(
-            policy,
-            ["*"],
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
-            "permissions; image pulls themselves are limited to the one DLC repository.",
-        )
-        acknowledge_resources(
-            policy,
-            [log_streams_arn],
-            "SageMaker names the log streams per instance; access is limited to the streams of "
-            "the endpoint's own log group.",
         )
 
         # --- model, endpoint config, endpoint ----------------------------------------------

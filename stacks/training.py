@@ -18,11 +18,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import dlc_account
+from stacks.dataset import SHARDS_PREFIX as DATA_PREFIX  # the dataset Lambda's output
 from stacks.nag import acknowledge_resources
+from stacks.sagemaker_access import add_runtime_access, image_repository_arn
 
 TRAINING_PREFIX = "training/"
 JOBS_PREFIX = "training/jobs/"
-DATA_PREFIX = "training/shards/"
 #: The Deep Learning Containers registry (763104351884 in most regions; see stacks/config.py).
 TRAINING_REPOSITORY = "pytorch-training"
 
@@ -44,21 +45,8 @@ class TrainingRole(Construct):
             ),
             description="Upscaler training jobs: read training/, write training/jobs/, logs",
         )
-        log_group = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/TrainingJobs",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        log_streams = f"{log_group}:log-stream:*"
         training = work_bucket.arn_for_objects(f"{TRAINING_PREFIX}*")
         jobs = work_bucket.arn_for_objects(f"{JOBS_PREFIX}*")
-        repository = stack.format_arn(
-            service="ecr",
-            account=dlc_account(region),
-            resource="repository",
-            resource_name=TRAINING_REPOSITORY,
-        )
         policy = iam.Policy(
             self,
             "Policy",
@@ -78,41 +66,15 @@ class TrainingRole(Construct):
                     actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
                     resources=[jobs],
                 ),
-                iam.PolicyStatement(
-                    sid="Logs",
-                    actions=[
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:DescribeLogStreams",
-                        "logs:PutLogEvents",
-                    ],
-                    resources=[log_group, log_streams],
-                ),
-                iam.PolicyStatement(
-                    sid="PullTrainingImage",
-                    actions=[
-                        "ecr:BatchCheckLayerAvailability",
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                    ],
-                    resources=[repository],
-                ),
-                iam.PolicyStatement(
-                    sid="EcrLoginAndMetrics",
-                    actions=["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"],
-                    resources=["*"],
-                ),
             ],
+        )
+        repository = f"{dlc_account(region)}.dkr.ecr.{region}.amazonaws.com/{TRAINING_REPOSITORY}"
+        add_runtime_access(
+            policy, "/aws/sagemaker/TrainingJobs", image_repository_arn(stack, repository)
         )
         acknowledge_resources(
             policy,
             [training, jobs],
             "Training data and job outputs are keyed per dataset and per job run; access is "
             "limited to the work bucket's training/ prefix (writes to training/jobs/).",
-        )
-        acknowledge_resources(
-            policy,
-            [log_streams, "*"],
-            "SageMaker names the training log streams per job; ecr:GetAuthorizationToken and "
-            "cloudwatch:PutMetricData support no resource-level permissions.",
         )

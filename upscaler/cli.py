@@ -29,6 +29,7 @@ _UPSCALE_MODULES = (
     "upscaler.media.merge",
     "upscaler.media.probe",
     "upscaler.media.writer",
+    "upscaler.models.auto",
 )
 
 
@@ -96,19 +97,23 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from upscaler.media.filters import Picture
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
+    from upscaler.models.registry import DEFAULT_MODEL
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise InputError(f"{src}: no such file or directory")
     if src.resolve() == dst.resolve():
         raise OutputError("the output must not overwrite the input")
-    fields = {"model": args.model, "scale": args.scale, "codec": args.codec, "crf": args.crf}
+    # no --model: one is chosen from the source below; the spec checks everything else now
+    fields = {"model": args.model or DEFAULT_MODEL, "scale": args.scale}
+    fields |= {"codec": args.codec, "crf": args.crf}
     spec = JobSpec.parse({**fields, "preset": args.preset}, checkpoint_paths=True)
     show = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
     base = {"input": str(src), "output": str(dst), "model": args.model, "scale": args.scale}
     if src.is_dir() or src.suffix.lower() in IMAGE_SUFFIXES:
         jobs = _plan_images(src, dst, args.scale)  # every limit, before the model loads
+        _default_model(args, base, None)
         upscaler = Upscaler(
             args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
         )
@@ -117,6 +122,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     else:
         output_format(dst)
         probed = probe_with_packets(src)  # bad input fails before the model loads
+        _default_model(args, base, probed[0])
         video = probed[0].video
         picture = Picture.choose(args.deinterlace, args.square_pixels, video)
         if args.deinterlace == "auto" and picture.deinterlace != "off":
@@ -163,6 +169,18 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         },
     )
     return 0
+
+
+def _default_model(args: argparse.Namespace, base: dict, info) -> None:
+    """No --model: pick one that fits the source (`models.auto`) and say which and why."""
+    if args.model is not None:
+        return
+    from upscaler.models.auto import choose_model
+
+    choice = choose_model(info, args.scale)
+    args.model = base["model"] = choice.model
+    base["model_choice"] = choice.reason
+    log.info("model %s: %s", choice.model, choice.reason)
 
 
 def _plan_images(src: Path, dst: Path, scale: int) -> list[tuple[Path, Path]]:
@@ -213,10 +231,12 @@ def _upscale_images(
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from upscaler.media.probe import probe
+    from upscaler.models.auto import choose_model
 
     info = probe(args.file)
+    choice = choose_model(info, args.scale)
     if args.json:
-        print(json.dumps(info.to_dict(), indent=2))
+        print(json.dumps({**info.to_dict(), "default_model": choice.to_dict()}, indent=2))
         return 0
     v = info.video
     colour = v.colour.names()
@@ -240,6 +260,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for s in [*info.audio, *info.subtitles, *info.other]:
         extra = f", {s.channels} ch @ {s.sample_rate} Hz" if s.type == "audio" else ""
         print(f"  {s.type} #{s.index}: {s.codec} [{s.language or 'und'}]{extra}")
+    print(f"  default model (x{args.scale}): {choice.model} ({choice.reason})")
     return 0
 
 
@@ -417,7 +438,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     from upscaler.engine.onnx_runtime import RUNTIMES
 
-    p.add_argument("--model", default="fast", help="model name or checkpoint path (default fast)")
+    p.add_argument(
+        "--model", help="model name or checkpoint path (default: picked from the source)"
+    )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument(
@@ -477,8 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("probe", help="show streams, timing and colour of a media file")
     p.add_argument("file")
+    p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="for the model")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_probe, preload=("upscaler.media.probe",))
+    p.set_defaults(func=cmd_probe, preload=("upscaler.media.probe", "upscaler.models.auto"))
 
     p = sub.add_parser("compare", help="side-by-side crops of several models as a PNG")
     p.add_argument("input")

@@ -9,10 +9,13 @@ here, so the core stays free of boto3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+from upscaler.cloud_contract import DONE
 from upscaler.errors import InputError, UpscalerError
 
 
@@ -38,10 +41,11 @@ def cmd_pipeline_local(args: argparse.Namespace) -> int:
         raise UpscalerError(
             f"pipeline-local needs a source checkout with requirements-dev.txt ({exc})"
         ) from None
-    job: dict[str, Any] = run_local(source, Path(args.output), args.model, args.scale)
+    with contextlib.redirect_stdout(sys.stderr):  # the handlers' JSON logs; stdout: the result
+        job: dict[str, Any] = run_local(source, Path(args.output), args.model, args.scale)
     if args.json:
         print(json.dumps(job, indent=2, sort_keys=True, default=str))
-    if job["status"] != "DONE":
+    if job["status"] != DONE:
         raise UpscalerError(f"job {job['job_id']} {job['status']}: {job.get('reason', '')}")
     if not args.json:
         print(

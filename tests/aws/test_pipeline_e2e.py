@@ -134,3 +134,15 @@ def test_exact_environment_is_the_templates(pipeline, monkeypatch):
     with pipeline.function_env("sweep"):
         assert os.environ["STALE_AFTER_S"] == "7200"
     assert (os.environ["CHUNK_SECONDS"], os.environ["STALE_AFTER_S"]) == ("0.25", "1")
+
+
+def test_cli_pipeline_local(tiny_clip, tmp_path, capsys):
+    out = tmp_path / "cli.mp4"
+    args = ["pipeline-local", str(tiny_clip), "-o", str(out), "--model", "bicubic"]
+    assert cli([*args, "--scale", "2", "--json"]) == 0
+    stdout = capsys.readouterr().out
+    job = json.loads(stdout[stdout.index("{\n") :])  # after any handler log line
+    assert (job["status"], job["model"], job["scale"]) == ("DONE", "bicubic", 2)
+    assert probe(out).video.frame_count == 6
+    assert cli(["pipeline-local", str(tmp_path / "none.mp4"), "-o", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err

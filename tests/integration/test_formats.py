@@ -5,6 +5,7 @@ on stderr at most and never a traceback."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import av
 import pytest
@@ -12,8 +13,9 @@ import pytest
 from tests.clips import ClipSpec, frame_times_of, make_clip
 from tests.formats import CHAPTERS, FAMILIES, TAGS, make_family_clip, make_tagged_clip
 from upscaler import cli
+from upscaler.media.chunks import plan_chunks
 from upscaler.media.limits import Limits
-from upscaler.media.probe import probe
+from upscaler.media.probe import probe, probe_with_packets
 
 BIG = Limits(max_input_pixels=1 << 40)
 
@@ -119,3 +121,79 @@ def test_metadata_is_carried(suffix, tmp_path, capsys, caplog):
         assert video_tags["timecode"] == "01:00:00:00"
     else:
         assert "timecode is not carried into MP4/MOV" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "open_gop"),
+    [("dvd-mpeg2-ps-ac3", True), ("xvid-avi-mp3", True), ("ts-mpeg2-interlaced-ac3", False)],
+)
+def test_open_gops_cut_into_chunks_lose_no_frame(name, open_gop, tmp_path, capsys):
+    """Open GOPs (DVD, Xvid): the B-frames after a keyframe are shown before it and predicted
+    from the previous GOP, so they go with the previous chunk, which carries the keyframe as a
+    reference and drops it from its output."""
+    fam = replace(FAMILIES[name], frames=18, options={**FAMILIES[name].options, "g": "6"})
+    src, out = make_family_clip(tmp_path / f"long{fam.suffix}", fam), tmp_path / "out.mkv"
+    info, packets = probe_with_packets(src)
+    chunks = plan_chunks(info, packets, seconds=0.2)
+    assert len(chunks) >= 3 and sum(c.frame_count for c in chunks) == 18
+    assert any(c.packets > c.frame_count for c in chunks) == open_gop
+    args = ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2"]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert probe(out, BIG).video.frame_count == 18
+    assert frame_times_of(out) == pytest.approx(frame_times_of(src), abs=0.0006)
+
+
+def test_field_rate_across_open_gop_chunks(tmp_path, capsys):
+    """Each chunk's last frame gives two fields too, at distinct times, whatever bwdif knows
+    of its duration."""
+    fam = replace(FAMILIES["xvid-avi-mp3"], frames=18, options={"bf": "2", "g": "6"})
+    src, out = make_family_clip(tmp_path / "long.avi", fam), tmp_path / "out.mp4"
+    args = ["upscale", str(src), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2",
+            "--deinterlace", "field"]  # fmt: skip
+    assert cli.main(args) == 0, capsys.readouterr().err
+    expected = [t + half for t in frame_times_of(src) for half in (0, 0.02)]
+    assert frame_times_of(out) == pytest.approx(expected, abs=1e-6)
+
+
+def test_recording_cut_mid_gop_drops_only_the_undecodable_frames(tmp_path, capsys):
+    """A VOB cut at its second keyframe starts with an open GOP: the B-frames shown before
+    that keyframe need the GOP that was cut off. Probe does not count them; the rest comes out."""
+    fam = replace(FAMILIES["dvd-mpeg2-ps-ac3"], frames=18, options={"bf": "2", "g": "6"})
+    whole, cut = make_family_clip(tmp_path / "whole.vob", fam), tmp_path / "cut.vob"
+    with av.open(str(whole)) as src, av.open(str(cut), "w", "dvd") as out:
+        stream = out.add_stream_from_template(src.streams.video[0], opaque=True)
+        keyframes = 0
+        for packet in src.demux(src.streams.video[0]):
+            keyframes += packet.is_keyframe
+            if packet.size and keyframes >= 2:
+                packet.stream = stream
+                out.mux(packet)
+    with av.open(str(cut)) as container:
+        decodable = sum(1 for _ in container.decode(video=0))
+    assert probe(cut).video.frame_count == decodable < len(probe_with_packets(cut)[1])
+    out = tmp_path / "out.mkv"
+    args = ["upscale", str(cut), "-o", str(out), "--model", "bicubic", "--chunk-seconds", "0.2"]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    assert probe(out, BIG).video.frame_count == decodable
+
+
+def test_damaged_audio_being_transcoded_is_skipped_with_a_notice(family_clips, tmp_path, caplog):
+    """A WMV cut short: the last WMA packet does not decode; the rest comes out."""
+    data = family_clips["wmv-asf-wma"].read_bytes()
+    src, out = tmp_path / "cut.wmv", tmp_path / "out.mkv"
+    src.write_bytes(data[: len(data) * 35 // 100])
+    assert cli.main(["upscale", str(src), "-o", str(out), "--model", "bicubic"]) == 0
+    assert "damaged audio packet(s)" in caplog.text
+    assert probe(out, BIG).video.frame_count == probe(src).video.frame_count
+    assert len(probe(out, BIG).audio) == 1
+
+
+def test_a_codec_ffmpeg_does_not_know_is_one_line(family_clips, tmp_path, capsys):
+    """An AVI whose video FourCC no decoder claims (MJPG renamed): refused at probe, exit 2."""
+    src, out = tmp_path / "unknown.avi", tmp_path / "out.mkv"
+    src.write_bytes(family_clips["mjpeg-avi-pcm"].read_bytes().replace(b"MJPG", b"ZQZQ"))
+    assert cli.main(["upscale", str(src), "-o", str(out), "--model", "bicubic"]) == 2
+    err = capsys.readouterr().err
+    reason = "the video stream's codec is unknown (no decoder in this build)"
+    assert err == f"upscaler: error: {src}: {reason}\n"
+    assert not out.exists()

@@ -15,6 +15,8 @@ from lambdas import aws, jobs
 from lambdas.pipeline_local import Pipeline, _steps
 
 QUEUES = ("uploads", "work", "results", "merge")
+#: Where a queue's failures end up; S3 -> split failures go to split's own async DLQ.
+DLQS = {"uploads": "splitfailures-dlq"}
 
 
 def drive(pipeline: Pipeline, endpoint: Any, rounds: int = 80, reverse: bool = False) -> int:
@@ -40,9 +42,10 @@ def depth(pipeline: Pipeline, name: str) -> int:
 
 
 def dlq_depth(pipeline: Pipeline, name: str) -> int:
-    sqs = aws.client("sqs")
-    url = sqs.get_queue_url(QueueName=f"{pipeline.prefix}-{name}-dlq")["QueueUrl"]
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    url = pipeline.queues[DLQS.get(name, f"{name}-dlq")]
+    attrs = aws.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
     return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
 
 

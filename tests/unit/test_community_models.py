@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from tests.conftest import run_cli
+from upscaler.engine import onnx_runtime
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.errors import ModelError
 from upscaler.models import load_model
@@ -64,6 +65,7 @@ def test_loads_and_matches_the_architecture_run_directly(arch, suffix, tmp_path)
     _save(net, path)
     model = load_model(str(path), scale)
     assert isinstance(model, CommunityModel) and model.channels == "rgb"
+    assert not onnx_runtime.exportable(model)  # stays on eager whatever the size
     x = torch.rand(2, 3, 16, 20)  # 16x20: a multiple of SwinIR's window, no padding
     with torch.inference_mode():
         assert torch.allclose(model(x), net(x).clamp(0, 1), atol=1e-6)

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from tests.conftest import run_cli
 from upscaler.engine import onnx_runtime
 from upscaler.engine.onnx_runtime import OrtForward, RuntimeSelector
 from upscaler.engine.quantize import calibration_batches
@@ -61,6 +62,9 @@ def test_auto_measures_once_and_caches_the_choice(cache, monkeypatch):
     monkeypatch.setattr(onnx_runtime, "_time", no_measuring)
     again = RuntimeSelector(model, "auto").forward_for((1, 1, 48, 64))
     assert type(again) is type(first)
+    # another size of the same area class (and batch) reuses the answer too
+    similar = RuntimeSelector(model, "auto").forward_for((3, 1, 52, 60))
+    assert type(similar) is type(first)
 
 
 def test_falls_back_to_eager_without_onnxruntime(monkeypatch):
@@ -91,3 +95,18 @@ def test_int8_fast_stays_close_to_float():
     with torch.inference_mode():
         diff = (forward(x) - model(x)).abs() * 255
     assert diff.mean() < 0.25 and (diff > 2).float().mean() < 0.005, diff.mean()
+
+
+def test_tiles_through_onnx_equal_the_whole_frame():
+    """Tiles of odd size (frame edges) run eager, the others on ONNX: still seamless."""
+    planes = Planes(torch.rand(1, 1, 70, 90), None, None)
+    whole = Upscaler("fast", 2, "cpu", tile=0, runtime="torch").upscale(planes)
+    tiled = Upscaler("fast", 2, "cpu", tile=32, runtime="onnx").upscale(planes)
+    assert (whole.y - tiled.y).abs().max() < 1e-4
+
+
+def test_cli_upscale_with_a_forced_runtime(basic_clip, tmp_path, cache):
+    out = tmp_path / "o.mp4"
+    done = run_cli("upscale", str(basic_clip), "-o", str(out), "--runtime", "onnx", "--json")
+    assert done.returncode == 0, done.stderr
+    assert out.is_file() and list((cache / "onnx").glob("*.onnx"))

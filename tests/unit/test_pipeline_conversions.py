@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from upscaler.engine.chroma import upscale_chroma
+from upscaler.engine.chroma import BicubicChroma, upscale_chroma
+from upscaler.engine.onnx_runtime import OrtForward, RuntimeSelector
 from upscaler.engine.pipeline import from_planes, to_planes
 from upscaler.engine.runner import Planes
 from upscaler.media.frames import DecodedFrame
@@ -19,6 +20,14 @@ def test_chroma_conv_equals_matlab_bicubic(shape, scale):
     x = torch.rand(shape)
     size = (shape[2] * scale, shape[3] * scale)
     assert (upscale_chroma(x, size) - imresize(x, size=size)).abs().max() < 1e-6
+
+
+def test_chroma_through_onnx_runtime_equals_matlab_bicubic(tmp_path, monkeypatch):
+    monkeypatch.setenv("UPSCALER_CACHE_DIR", str(tmp_path))
+    x = torch.rand(3, 1, 30, 48)
+    forward = RuntimeSelector(BicubicChroma(2), "onnx").forward_for(tuple(x.shape))
+    assert isinstance(forward, OrtForward)
+    assert (forward(x) - imresize(x, size=(60, 96))).abs().max() < 1e-6
 
 
 def test_chroma_non_integer_sizes_take_the_general_path():

@@ -28,12 +28,14 @@ def code_scale(bits: int) -> float:
     return 255.0 * (1 << (bits - 8))
 
 
-def to_codes(x: torch.Tensor, bits: int) -> torch.Tensor:
+def to_codes(x: torch.Tensor, bits: int, inplace: bool = False) -> torch.Tensor:
     """Normalised floats -> integer code values of `bits` depth: rounded (half to even),
-    clamped, as uint8 (8-bit) or int16 (10-bit fits)."""
+    clamped, as uint8 (8-bit) or int16 (10-bit fits). `inplace` scales `x` itself (the
+    caller owns it): no float temporary, which at 1080p batches is a fresh mmap each time."""
     top = (1 << bits) - 1
     dtype = torch.int16 if bits > 8 else torch.uint8
-    return torch.mul(x, code_scale(bits)).round_().clamp_(0, top).to(dtype)
+    scaled = x.mul_(code_scale(bits)) if inplace else torch.mul(x, code_scale(bits))
+    return scaled.round_().clamp_(0, top).to(dtype)
 
 
 def ycbcr_to_rgb(

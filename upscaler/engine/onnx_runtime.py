@@ -13,10 +13,12 @@ frame sizes only (odd sizes, rare in video, stay on eager, which pads them itsel
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
 import logging
+import math
 import os
 import platform
 import threading
@@ -119,9 +121,15 @@ class OrtForward:
         return torch.from_numpy(out)
 
 
+@functools.lru_cache(maxsize=16)
+def _session(path: Path, threads: int) -> OrtForward:
+    """One session per exported file and thread count in a process (sessions are
+    thread-safe): an upscaler made per image, as the eval paths do, does not rebuild it."""
+    return OrtForward(path, threads)
+
+
 def _time(forward: Forward, x: torch.Tensor, rounds: int) -> float:
     """Best-of-`rounds` seconds per call (the best is the least disturbed by other load)."""
-    forward(x)  # warm-up: allocations, oneDNN/ORT kernel selection
     best = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()
@@ -144,20 +152,32 @@ def _load_choices() -> dict:
     return {}
 
 
+def size_class(shape: tuple[int, ...]) -> str:
+    """'c1/px2^19' for [N, 1, 540, 960]: channels and log2 of the frame area, rounded."""
+    return f"c{shape[1]}/px2^{round(math.log2(shape[-2] * shape[-1]))}"
+
+
 def choose_runtime(
     model: SRModel, shape: tuple[int, ...], eager: Forward, onnx: Forward, rounds: int = 3
 ) -> str:
-    """'onnx' or 'torch' for `model` at input `shape` on this machine: measured once (both,
-    same input, alternating), then read from the cache."""
-    key = f"{model_key(model)}/{'x'.join(map(str, shape[1:]))}/{_machine()}"
+    """'onnx' or 'torch' for `model` at inputs like `shape` on this machine: measured once
+    (both, same input, alternating), then read from the cache. The answer is kept per
+    channel count and frame area to within a factor of 2 (`size_class`), so a folder of
+    photos of many sizes is not measured once per size."""
+    key = f"{model_key(model)}/{size_class(shape)}/{_machine()}"
     with _LOCK:
         choices = _load_choices()
         if key in choices:
             return choices[key]["runtime"]
         x = torch.rand(shape)
         with torch.inference_mode():
-            t_torch = min(_time(eager, x, rounds), _time(eager, x, 1))
-            t_onnx = min(_time(onnx, x, rounds), _time(onnx, x, 1))
+            # warm-up (allocations, kernel choice); a slow model is timed once, not `rounds`
+            slow = _time(eager, x, 1) > 1.0
+            _time(onnx, x, 1)
+            t_torch = t_onnx = float("inf")
+            for _ in range(1 if slow else rounds):  # alternating: both see the same load
+                t_torch = min(t_torch, _time(eager, x, 1))
+                t_onnx = min(t_onnx, _time(onnx, x, 1))
         runtime = "onnx" if t_onnx < t_torch else "torch"
         choices[key] = {
             "runtime": runtime,
@@ -205,7 +225,7 @@ class RuntimeSelector:
                     path = quantize_int8(self.model)
                 else:
                     path = export_onnx(self.model)
-                self._session = OrtForward(path)
+                self._session = _session(path, torch.get_num_threads())
             except Exception as exc:  # any export/runtime failure: eager still works
                 self._failed = True
                 level = logging.DEBUG if self.runtime == "auto" else logging.WARNING

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psutil
 import torch
 
-from upscaler.engine.chroma import upscale_chroma
+from upscaler.engine.chroma import BicubicChroma, chroma_factor, upscale_chroma
 from upscaler.engine.colour import rgb_to_ycbcr, to_codes, ycbcr_to_rgb
 from upscaler.engine.memory import tune_malloc
 from upscaler.engine.onnx_runtime import RuntimeSelector
@@ -82,7 +82,9 @@ class Upscaler:
             self.model = self.model.to(self.dtype)
         # CPU: PyTorch eager or ONNX Runtime, whichever is faster here (engine.onnx_runtime)
         on_cpu = self.device.type == "cpu" and self.dtype == torch.float32
-        self.runtime = RuntimeSelector(self.model, runtime if on_cpu else "torch")
+        self._runtime_name = runtime if on_cpu else "torch"
+        self.runtime = RuntimeSelector(self.model, self._runtime_name)
+        self._chroma_nets: dict[int, RuntimeSelector] = {}  # by factor; chroma is fp32
         # torch.compile (GPU: fuses the small ops between convolutions; one graph per shape)
         self._compiled = torch.compile(self.model, dynamic=False) if compile else None
 
@@ -132,6 +134,18 @@ class Upscaler:
             return self._compiled(x)
         return self.runtime.forward_for(tuple(x.shape))(x)
 
+    def _chroma(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Chroma by MATLAB bicubic, through the faster runtime like the model."""
+        factor = chroma_factor(x.shape, size)
+        if factor is None:
+            return upscale_chroma(x, size)
+        if factor not in self._chroma_nets:
+            net = BicubicChroma(factor).to(self.device)
+            runtime = "onnx" if self._runtime_name == "onnx-int8" else self._runtime_name
+            self._chroma_nets[factor] = RuntimeSelector(net, runtime)
+        shape = (x.shape[0] * x.shape[1], 1, *x.shape[-2:])
+        return upscale_chroma(x, size, self._chroma_nets[factor].forward_for(shape))
+
     @torch.inference_mode()
     def upscale(
         self,
@@ -156,9 +170,9 @@ class Upscaler:
         chroma_size = (-(-out_h * ch // h), -(-out_w * cw // w))
         if self.channels == "y":
             y = self._forward(y_in)
-            chroma = upscale_chroma(torch.cat([cb_in, cr_in], dim=1), chroma_size)
+            chroma = self._chroma(torch.cat([cb_in, cr_in], dim=1), chroma_size)
             return self._result([y, chroma[:, 0:1], chroma[:, 1:2]], bits)
-        full = upscale_chroma(torch.cat([cb_in, cr_in], dim=1), (h, w))
+        full = self._chroma(torch.cat([cb_in, cr_in], dim=1), (h, w))
         rgb = ycbcr_to_rgb(y_in, full[:, 0:1], full[:, 1:2], matrix, full_range)
         out = self._forward(rgb.clamp(0, 1))
         y, cb, cr = rgb_to_ycbcr(out, matrix, full_range)
@@ -167,8 +181,8 @@ class Upscaler:
 
     @staticmethod
     def _result(parts: list[torch.Tensor], bits: int | None) -> Planes:
-        if bits is not None:
-            parts = [to_codes(p, bits) for p in parts]
+        if bits is not None:  # every part is a fresh tensor of this call: scaled in place
+            parts = [to_codes(p, bits, inplace=True) for p in parts]
         y, *chroma = (p.cpu() for p in parts)
         return Planes(y, *chroma) if chroma else Planes(y, None, None)
 

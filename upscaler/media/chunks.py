@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +30,15 @@ from upscaler.media.writer import atomic_output, can_hold, mp4_options
 
 @dataclass(frozen=True)
 class ChunkSpec:
-    """One chunk: packets [first_packet, first_packet + frame_count) in decode order."""
+    """One chunk: the frames shown in [start_pts, end_pts), decoded from the packets
+    [first_packet, first_packet + packet_count) in decode order.
+
+    With closed GOPs those packets are exactly the chunk's frames. An open GOP (DVD MPEG-2,
+    Xvid, broadcast H.264) follows its keyframe, in decode order, with B-frames shown before it
+    and predicted from the previous GOP: they belong to the previous chunk, whose file then also
+    carries the next keyframe and those B-frames (`packet_count` > `frame_count`); the decoder
+    of each chunk drops what lies outside its window (see `WINDOW_TAG`).
+    """
 
     index: int
     first_packet: int
@@ -38,16 +47,26 @@ class ChunkSpec:
     end_pts: int  # exclusive upper bound of the chunk's presentation times
     start_s: float
     duration_s: float
+    packet_count: int = 0  # 0 (plans written before open GOPs were handled): frame_count
 
     @property
     def name(self) -> str:
         return f"chunk_{self.index:05d}.mp4"
 
+    @property
+    def packets(self) -> int:
+        return self.packet_count or self.frame_count
+
+
+#: Container tag of a chunk file: "start,end" in seconds (exact fractions), the presentation
+#: times whose frames are the chunk's; decoding drops the others (`frames.decode_frames`).
+WINDOW_TAG = "upscaler_window"
+
 
 def plan_chunks(
     info: MediaInfo, packets: PacketIndex, seconds: float = 10.0, limits: Limits | None = None
 ) -> list[ChunkSpec]:
-    """Cut the packet index into chunks of about `seconds` each, starting at keyframes."""
+    """Cut the video into chunks of about `seconds` each, starting at keyframes."""
     limits = limits or Limits.from_env()
     if not packets.keyframe[0]:
         raise InputError(f"{info.path}: the video does not start with a keyframe")
@@ -63,17 +82,22 @@ def plan_chunks(
     end_of_video = int(packets.pts.max() + max(1, packets.duration[np.argmax(packets.pts)]))
     chunks = []
     for index, (first, stop) in enumerate(itertools.pairwise(bounds)):
-        start_pts = int(packets.pts[first:stop].min())
+        start_pts = int(packets.pts[first])  # chunk 0: frames before it are undecodable
         end_pts = int(packets.pts[stop]) if stop < len(packets) else end_of_video
+        shown = (packets.pts >= start_pts) & (packets.pts < end_pts)
+        last = int(np.flatnonzero(shown).max())  # the last packet a shown frame needs
+        if shown[:first].any():
+            raise InputError(f"{info.path}: a frame is decoded before the keyframe it follows")
         chunks.append(
             ChunkSpec(
                 index=index,
                 first_packet=first,
-                frame_count=stop - first,
+                frame_count=int(shown.sum()),
                 start_pts=start_pts,
                 end_pts=end_pts,
                 start_s=float((start_pts - info.video.start_pts) * tb),
                 duration_s=float((end_pts - start_pts) * tb),
+                packet_count=max(last + 1, stop) - first,
             )
         )
     return chunks
@@ -104,25 +128,65 @@ def split_chunks(source: str | Path, chunks: list[ChunkSpec], out_dir: str | Pat
                 f"{source}: no container can carry its {stream.codec_context.codec.long_name} "
                 "video for processing"
             )
-        options = mp4_options(stream.time_base) if fmt in ("mp4", "mov") else {}
-        packet_iter = (p for p in container.demux(stream) if p.size)
-        for chunk, path in zip(chunks, paths, strict=True):
+        options = {}
+        if fmt in ("mp4", "mov"):  # custom tags (the window) need use_metadata_tags
+            options = {**mp4_options(stream.time_base), "movflags": "use_metadata_tags"}
+        fresh = enumerate(p for p in container.demux(stream) if p.size)
+        carried: list[tuple[int, av.Packet]] = []  # read for one chunk, needed by the next
+        following = [c.first_packet for c in chunks[1:]] + [1 << 62]
+        for chunk, path, next_first in zip(chunks, paths, following, strict=True):
             try:
                 with (
                     atomic_output(path) as tmp,
                     av.open(str(tmp), "w", fmt, options=options) as out,
                 ):
+                    out.metadata[WINDOW_TAG] = _window(chunk, stream.time_base)
                     out_stream = out.add_stream_from_template(stream, opaque=True)
                     out_stream.time_base = stream.time_base
-                    for _ in range(chunk.frame_count):
-                        packet = next(packet_iter)
-                        packet.stream = out_stream
-                        out.mux(packet)
+                    wanted = range(chunk.first_packet, chunk.first_packet + chunk.packets)
+                    pending, carried = carried, []
+                    for number, packet in itertools.chain(pending, _until(fresh, wanted.stop)):
+                        if number >= next_first:  # muxing consumes a packet: keep a copy
+                            carried.append((number, _copy(packet)))
+                        if number in wanted:
+                            packet.stream = out_stream
+                            out.mux(packet)
             except av.error.FFmpegError as exc:
                 raise MediaError(
                     f"{source}: cannot cut chunk {chunk.index} ({short_reason(exc)})"
                 ) from None
     return paths
+
+
+def _until(numbered: Iterator[tuple[int, av.Packet]], stop: int) -> Iterator:
+    """Take from `numbered` up to and including number `stop - 1` (and no further)."""
+    for number, packet in numbered:
+        yield number, packet
+        if number >= stop - 1:
+            return
+
+
+def _window(chunk: ChunkSpec, time_base: Fraction) -> str:
+    return f"{chunk.start_pts * time_base},{chunk.end_pts * time_base}"
+
+
+def read_window(container: av.container.InputContainer) -> tuple[Fraction, Fraction] | None:
+    """The (start, end) seconds a chunk file's frames must be shown in, if it is one."""
+    tags = {k.lower(): v for k, v in container.metadata.items()}
+    if WINDOW_TAG not in tags:
+        return None
+    try:
+        start, end = (Fraction(v) for v in tags[WINDOW_TAG].split(","))
+    except ValueError:
+        raise InputError(f"bad {WINDOW_TAG} tag {tags[WINDOW_TAG]!r}") from None
+    return start, end
+
+
+def _copy(packet: av.Packet) -> av.Packet:
+    twin = av.Packet(bytes(packet))
+    twin.pts, twin.dts, twin.duration = packet.pts, packet.dts, packet.duration
+    twin.time_base, twin.is_keyframe = packet.time_base, packet.is_keyframe
+    return twin
 
 
 def save_plan(chunks: list[ChunkSpec], time_base: Fraction, path: str | Path) -> None:

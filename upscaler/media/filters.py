@@ -12,6 +12,7 @@ import av.filter
 
 from upscaler.errors import InputError
 from upscaler.media.interlace import top_field_first
+from upscaler.media.probe import VideoInfo
 
 DEINTERLACE_MODES = ("auto", "off", "frame", "field")
 
@@ -28,7 +29,7 @@ class Picture:
     top_field_first: bool | None = None  # None: from each frame's flags
 
     @classmethod
-    def choose(cls, mode: str, square_pixels: bool, video) -> Picture:
+    def choose(cls, mode: str, square_pixels: bool, video: VideoInfo) -> Picture:
         """Resolve `--deinterlace MODE` against a probed video (`probe.VideoInfo`)."""
         if mode not in DEINTERLACE_MODES:
             raise InputError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}")
@@ -84,14 +85,20 @@ def treat(
     nodes.append(graph.add("buffersink"))
     graph.link_nodes(*nodes).configure()
     time_base = picture.time_base(stream.time_base)
+    last: list[av.VideoFrame] = []
     for frame in frames:
         graph.push(frame)
-        yield from _pull_all(graph, time_base)
+        yield from _pull_all(graph, time_base, last)
     graph.push(None)
-    yield from _pull_all(graph, time_base)
+    yield from _pull_all(graph, time_base, last)
 
 
-def _pull_all(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoFrame]:
+def _pull_all(
+    graph: av.filter.Graph, time_base: Fraction, last: list[av.VideoFrame]
+) -> Iterator[av.VideoFrame]:
+    """The frames the graph has ready, in `time_base`. The second field of the very last
+    frame comes out of bwdif with the first field's time when the frame's duration is
+    unknown to it: placed one field later instead, since every time must be distinct."""
     while True:
         try:
             frame = graph.pull()
@@ -101,4 +108,7 @@ def _pull_all(graph: av.filter.Graph, time_base: Fraction) -> Iterator[av.VideoF
         frame.pts = round(frame.pts * scale)
         frame.duration = round((frame.duration or 0) * scale)
         frame.time_base = time_base
+        if last and frame.pts <= last[0].pts:
+            frame.pts = last[0].pts + (last[0].duration or 1)
+        last[:] = [frame]
         yield frame

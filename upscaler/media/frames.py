@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
 
 from upscaler.errors import MediaError
+from upscaler.media.chunks import read_window
 from upscaler.media.filters import Picture, treat
 from upscaler.media.probe import sample_aspect
 
@@ -85,14 +87,29 @@ def planes_to_frame(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
     return frame
 
 
+def _within(
+    frames: Iterable[av.VideoFrame], window: tuple[Fraction, Fraction], time_base: Fraction
+) -> Iterator[av.VideoFrame]:
+    """The frames shown in [start, end), compared in whole ticks of `time_base` (a Matroska
+    chunk counts in milliseconds)."""
+    start, end = (round(t / time_base) for t in window)
+    for frame in frames:
+        if frame.pts is None or start <= frame.pts < end:
+            yield frame
+
+
 def decode_frames(
     container: av.container.InputContainer, pix_fmt: str, picture: Picture | None = None
 ) -> Iterator[DecodedFrame]:
     """Decode the first video stream into planes of `pix_fmt` (converted where needed),
-    deinterlaced or made square-pixelled first if `picture` says so."""
+    deinterlaced or made square-pixelled first if `picture` says so. In a chunk file, only the
+    frames of the chunk's window (`chunks.read_window`) come out."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     decoded = container.decode(stream)
+    window = read_window(container)
+    if window is not None:
+        decoded = _within(decoded, window, stream.time_base)
     if picture is not None:
         decoded = treat(decoded, stream, picture, sample_aspect(stream))
     for frame in decoded:

@@ -192,7 +192,8 @@ def _output_stream(
 class _AudioTranscoder:
     """Decode one source audio stream and encode it again. Timestamps are counted in samples
     from the stream's first packet: decoders with a delay (WMA) hand back frames with late or
-    missing timestamps, and the encoder's flush packets carry none."""
+    missing timestamps, and the encoder's flush packets carry none. A packet that does not
+    decode (a damaged file) is skipped, leaving a gap as long as the packet, with a notice."""
 
     def __init__(self, stream: av.AudioStream) -> None:
         self.stream = stream
@@ -200,6 +201,7 @@ class _AudioTranscoder:
         self.next: int | None = None
         self.last: av.Packet | None = None
         self.decoder: av.AudioCodecContext | None = None
+        self.skipped = 0
 
     def _stamped(self, packets: list[av.Packet]) -> list[av.Packet]:
         for packet in packets:
@@ -220,10 +222,18 @@ class _AudioTranscoder:
         if self.next is None:
             self.next = round((packet.pts or 0) * packet.time_base * self.rate)
             self.decoder = packet.stream.codec_context
-        return self._stamped(self._frames(packet.decode()))
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            self.skipped += 1
+            self.next += round((packet.duration or 0) * packet.time_base * self.rate)
+            return []
+        return self._stamped(self._frames(frames))
 
     def flush(self) -> list[av.Packet]:
         """The decoder's and then the encoder's buffered tail."""
+        if self.skipped:
+            log.warning("skipped %d damaged audio packet(s) while transcoding", self.skipped)
         tail = self._frames(self.decoder.decode(None)) if self.decoder is not None else []
         return self._stamped(tail + self.stream.encode(None))
 

@@ -175,6 +175,12 @@ def scan_packets(container: av.container.InputContainer, stream: av.VideoStream)
     )
 
 
+def shown_frames(packets: PacketIndex) -> int:
+    """Frames that can be shown: not those an open GOP at the very start (a recording cut
+    mid-stream) places before the first keyframe, which need the GOP that was cut off."""
+    return int((packets.pts >= packets.pts[0]).sum())
+
+
 def is_variable_rate(pts: np.ndarray) -> bool:
     """True when frame intervals differ by more than one tick-rounding step (VFR)."""
     if len(pts) < 3:
@@ -242,8 +248,10 @@ def probe_with_packets(
             raise InputError(f"{path}: no video stream (found {', '.join(kinds)} streams)")
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        if ctx is None:  # a codec id FFmpeg does not know (a damaged or exotic file)
-            raise InputError(f"{path}: the video stream's codec is unknown")
+        if ctx is None:  # no decoder for the codec id (unknown, or left out of the build)
+            raise InputError(
+                f"{path}: the video stream's codec is unknown (no decoder in this build)"
+            )
         uncopyable = [
             f"{s.type} stream #{s.index}"
             for s in container.streams
@@ -293,7 +301,7 @@ def probe_with_packets(
             bit_depth=_bit_depth(pix_fmt),
             time_base=time_base,
             frame_rate=Fraction(rate),
-            frame_count=len(packets),
+            frame_count=shown_frames(packets),
             vfr=is_variable_rate(packets.pts),
             duration_s=duration_s,
             start_pts=int(packets.pts.min()),

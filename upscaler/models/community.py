@@ -104,6 +104,9 @@ class CommunityInfo:
 class CommunityModel(SRModel):
     """A spandrel model descriptor as an `SRModel` (the descriptor pads to its size rules)."""
 
+    #: runs eager: many of these nets (window attention, size padding) do not trace to ONNX
+    onnx_exportable = False
+
     def __init__(self, descriptor: Any, info: CommunityInfo) -> None:
         super().__init__(info.scale)
         self.net = descriptor.model  # registered, so .to()/.half() move the descriptor's model

@@ -97,6 +97,12 @@ class FastSR(SRModel):
 
 
 @register(
+    "fast-video",
+    (2,),
+    weights={2: "fast-video_x2.pt"},
+    description="`fast` trained on video degradations (real codecs over clips): compressed input",
+)
+@register(
     "fast-real",
     (2,),
     weights={2: "fast-real_x2.pt"},
@@ -109,5 +115,6 @@ class FastSR(SRModel):
     description="real-time CPU net on luma (half-res conv body + bicubic skip), x2/x4",
 )
 def build_fast(scale: int, width: int = 32, depth: int = 4) -> FastSR:
-    """One network, two registry names: clean-LR and degraded-LR (`-real`) weights."""
+    """One network, three registry names: clean-LR, degraded-LR (`-real`) and video-degraded
+    (`-video`, see `upscaler.train.video`) weights."""
     return FastSR(scale, width, depth)
