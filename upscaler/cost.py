@@ -59,8 +59,12 @@ def parse_duration(text: str) -> float:
 
 
 def model_rate(model: str, instance: str) -> dict[str, Any]:
-    """Input px/s of `model` on `instance`, with the status and source of the number."""
+    """Input px/s of `model` on `instance`, with the status and source of the number.
+
+    A name in the table's `same_network` (other weights, one network) has its network's rate.
+    """
     inst = _instance(instance)
+    model = throughput().get("same_network", {}).get(model, model)
     for entry in throughput()["models"]:
         if entry["model"] == model and entry["device"] == inst["device"]:
             if inst["device"] != "cpu":

@@ -24,6 +24,7 @@ from stacks import DEFAULTS, FEATURE_FLAGS, Settings
 from stacks.config import CONCURRENCY
 from stacks.nag import MIN_REASON
 from stacks.synth import Synthesis, cached, synthesize
+from upscaler.cloud_contract import Env
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -409,6 +410,10 @@ def test_pipeline_functions_share_the_slim_image_with_their_handler_and_sizing(s
     dataset = functions[ids["dataset"]]
     assert dataset["ImageConfig"]["Command"] == ["lambdas.dataset.handler"]
     assert "WORK_BUCKET" in dataset["Environment"]["Variables"]
+    # Every variable the stack sets is a name of the cloud contract (the handlers' side).
+    contract = {v for k, v in vars(Env).items() if k.isupper()}
+    for name in (*FUNCTIONS, "dataset"):
+        assert set(functions[ids[name]]["Environment"]["Variables"]) <= contract, name
     for name in FUNCTIONS:
         p = functions[ids[name]]
         assert p["PackageType"] == "Image"

@@ -167,3 +167,14 @@ def test_cost_command(capsys):
     args.func(args)
     text = capsys.readouterr().out
     assert "ml.c5.2xlarge" in text and "per video minute" in text
+
+
+def test_registry_names_of_one_network_share_its_rate():
+    same = cost.throughput()["same_network"]
+    for alias, network in same.items():
+        if alias == "note":
+            continue
+        for instance in ("ml.m5.xlarge", "ml.g4dn.xlarge"):
+            mine, theirs = cost.model_rate(alias, instance), cost.model_rate(network, instance)
+            assert mine["px_per_s"] == theirs["px_per_s"]
+    assert not {e["model"] for e in cost.throughput()["models"]} & set(same)
