@@ -21,7 +21,7 @@ from functools import cache
 import av
 
 from upscaler.media.probe import Colour
-from upscaler.media.writer import EncodeSettings, add_video_encoder
+from upscaler.media.writer import EncodeSettings, add_video_encoder, add_video_stream
 
 NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
 #: Formats NVENC takes, from the formats the engine encodes in (10-bit 4:2:0 as P010).
@@ -93,14 +93,17 @@ def add_encoder(
         )
         return stream, pix_fmt
     nv_fmt = _NVENC_PIX_FMTS[pix_fmt]
-    stream = container.add_stream(encoder, rate=frame_rate or None)
-    ctx = stream.codec_context
-    stream.width, stream.height, stream.pix_fmt = width, height, nv_fmt
-    if sample_aspect_ratio and sample_aspect_ratio != 1:
-        ctx.sample_aspect_ratio = sample_aspect_ratio
-    stream.time_base = ctx.time_base = time_base
-    ctx.color_primaries, ctx.color_trc = colour.primaries, colour.transfer
-    ctx.colorspace, ctx.color_range = colour.matrix, colour.range
+    stream = add_video_stream(
+        container,
+        encoder,
+        width,
+        height,
+        nv_fmt,
+        time_base,
+        frame_rate,
+        colour,
+        sample_aspect_ratio,
+    )
     # constant quality (the CRF scale maps onto NVENC's cq closely enough), no bitrate cap
     stream.options = {"preset": "p4", "tune": "hq", "rc": "vbr", "cq": str(settings.crf), "b": "0"}
     return stream, nv_fmt

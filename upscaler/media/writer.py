@@ -96,6 +96,33 @@ def output_pix_fmt(source_pix_fmt: str, encoder: str, size: tuple[int, int] | No
     return chosen
 
 
+def add_video_stream(
+    container: av.container.OutputContainer,
+    codec: str,
+    width: int,
+    height: int,
+    pix_fmt: str,
+    time_base: Fraction,
+    frame_rate: Fraction | None,
+    colour: Colour,
+    sample_aspect_ratio: Fraction | None = None,
+) -> av.VideoStream:
+    """Add a `codec` video stream at the given size/format with timing, colour tags and the
+    pixel shape (SAR: anamorphic stays anamorphic) set; the caller sets the codec's options."""
+    stream = container.add_stream(codec, rate=frame_rate or None)
+    ctx = stream.codec_context
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    if sample_aspect_ratio and sample_aspect_ratio != 1:
+        ctx.sample_aspect_ratio = sample_aspect_ratio
+    stream.time_base = time_base
+    ctx.time_base = time_base
+    ctx.color_primaries = colour.primaries
+    ctx.color_trc = colour.transfer
+    ctx.colorspace = colour.matrix
+    ctx.color_range = colour.range
+    return stream
+
+
 def add_video_encoder(
     container: av.container.OutputContainer,
     settings: EncodeSettings,
@@ -107,19 +134,18 @@ def add_video_encoder(
     colour: Colour,
     sample_aspect_ratio: Fraction | None = None,
 ) -> av.VideoStream:
-    """Add a video stream encoding frames at the given size/format with colour tags and the
-    pixel shape (SAR: anamorphic stays anamorphic) set."""
-    stream = container.add_stream(settings.encoder, rate=frame_rate or None)
-    ctx = stream.codec_context
-    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-    if sample_aspect_ratio and sample_aspect_ratio != 1:
-        ctx.sample_aspect_ratio = sample_aspect_ratio
-    stream.time_base = time_base
-    ctx.time_base = time_base
-    ctx.color_primaries = colour.primaries
-    ctx.color_trc = colour.transfer
-    ctx.colorspace = colour.matrix
-    ctx.color_range = colour.range
+    """Add the settings' software encoder (x264/x265 at its CRF and preset)."""
+    stream = add_video_stream(
+        container,
+        settings.encoder,
+        width,
+        height,
+        pix_fmt,
+        time_base,
+        frame_rate,
+        colour,
+        sample_aspect_ratio,
+    )
     options = {"crf": str(settings.crf), "preset": settings.preset}
     if settings.encoder == "libx265":
         options["x265-params"] = "log-level=error"
