@@ -1,6 +1,6 @@
 """Model zoo: architectures register themselves in `registry` when imported here."""
 
-from upscaler.models import baselines, compact, esrgan, fast  # noqa: F401  (they register)
+from upscaler.models import baselines, compact, esrgan, fast, multiframe  # noqa: F401  (they register)
 from upscaler.models.base import SRModel
 from upscaler.models.registry import available_models, load_model, register
 

@@ -31,6 +31,7 @@ class ModelSpec:
     scales: tuple[int, ...]
     weights: dict[int, str] = field(default_factory=dict)  # scale -> file in upscaler/weights
     description: str = ""
+    window: int = 1  # frames in per frame out (models.base.SRModel.window)
 
     @property
     def needs_weights(self) -> bool:
@@ -46,11 +47,13 @@ def register(
     scales: tuple[int, ...],
     weights: dict[int, str] | None = None,
     description: str = "",
+    window: int = 1,
 ) -> Callable[[Callable[..., SRModel]], Callable[..., SRModel]]:
-    """Decorator: register `builder(scale, **config) -> SRModel` under `name`."""
+    """Decorator: register `builder(scale, **config) -> SRModel` under `name`; `window`
+    declares how many neighbouring frames the model reads (see `SRModel.window`)."""
 
     def wrap(builder: Callable[..., SRModel]) -> Callable[..., SRModel]:
-        _REGISTRY[name] = ModelSpec(name, builder, scales, weights or {}, description)
+        _REGISTRY[name] = ModelSpec(name, builder, scales, weights or {}, description, window)
         return builder
 
     return wrap

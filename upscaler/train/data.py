@@ -4,7 +4,9 @@ Each batch: random patches, a random crop, one of the 8 flip/rot90 transforms, t
 image by MATLAB bicubic (`resample.imresize`) rounded to 8 bits like a saved LR file, or by
 a `degrade` function for `*-real` models. With a `clip` function instead, each batch is made
 of short pseudo-video clips (`train.video`): a pan over a whole patch, degraded and encoded as
-video. All randomness comes from one `torch.Generator` whose state is checkpointed, so a
+video. For a window model (`window` = 2r+1 frames in, see `models.base.SRModel.window`) the
+LR side of each sample is the clip's frames t-r..t+r stacked on the channel axis and the HR
+side is frame t. All randomness comes from one `torch.Generator` whose state is checkpointed, so a
 resumed run draws the same batches.
 """
 
@@ -64,11 +66,15 @@ class PatchSampler:
         seed: int = 0,
         degrade: Degrade = bicubic_lr,
         clip: ClipDegrade | None = None,
+        window: int = 1,
     ) -> None:
         if crop % scale or crop > min(patches.shape[1:3]):
             raise ValueError(f"crop {crop} must divide by {scale} and fit {patches.shape[1:3]}")
+        if window > 1 and clip is None:
+            raise ValueError("a multi-frame model trains on clips: use degradation=video")
         self.patches, self.scale, self.crop = patches, scale, crop
         self.channels, self.degrade, self.clip = channels, degrade, clip
+        self.radius = window // 2
         self.gen = torch.Generator().manual_seed(seed)
 
     def _patch(self, i: int, y: int, x: int, t: int, side: int) -> torch.Tensor:
@@ -101,19 +107,34 @@ class PatchSampler:
 
     def _sample_clips(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """`batch` frames, `KEEP` from each of `batch / KEEP` pseudo-video clips (a pan over
-        one whole patch, degraded and encoded as a clip by `self.clip`)."""
+        one whole patch, degraded and encoded as a clip by `self.clip`); for a window model,
+        centre frames whose whole window lies inside the clip, with that window."""
         g, n, side = self.gen, self.patches.shape[0], min(self.patches.shape[1:3])
+        r = self.radius
+        frames = max(CLIP_FRAMES, KEEP + 2 * r)
         lrs, hrs = [], []
         for _ in range(-(-batch // KEEP)):
             i = int(torch.randint(n, (), generator=g))
             t = int(torch.randint(8, (), generator=g))
             patch = self._patch(i, 0, 0, t, side).float().div(255)
-            hr = pan_clip(patch, CLIP_FRAMES, self.crop, g)
-            lr = self.clip(hr, self.scale, g)
-            keep = torch.randperm(CLIP_FRAMES, generator=g)[:KEEP]
-            lrs.append(lr[keep])
+            hr = pan_clip(patch, frames, self.crop, g)
+            lr, hr = self._to_channels(self.clip(hr, self.scale, g), hr)
+            keep = torch.randperm(frames - 2 * r, generator=g)[:KEEP] + r
+            lrs.append(stack_window(lr, keep, r))
             hrs.append(hr[keep])
-        return self._to_channels(torch.cat(lrs)[:batch], torch.cat(hrs)[:batch])
+        return torch.cat(lrs)[:batch], torch.cat(hrs)[:batch]
+
+
+def stack_window(frames: torch.Tensor, centres: torch.Tensor, radius: int) -> torch.Tensor:
+    """[T,C,H,W] frames -> [len(centres), (2r+1)*C, H, W]: each centre's frames t-r..t+r on
+    the channel axis (frame-major, the order window models read)."""
+    return torch.cat([frames[centres + d] for d in range(-radius, radius + 1)], dim=1)
+
+
+def centre_frame(lr: torch.Tensor, window: int, channels: str) -> torch.Tensor:
+    """The centre frame's channels of a window model's input (the frame being upscaled)."""
+    c = 1 if channels == "y" else 3
+    return lr[:, window // 2 * c : (window // 2 + 1) * c]
 
 
 def dev_pairs(
@@ -130,4 +151,22 @@ def dev_pairs(
         if channels == "y":
             hr, lr = rgb_to_y(hr), rgb_to_y(lr)
         pairs.append((lr, hr))
+    return pairs
+
+
+def dev_clip_pairs(
+    path: str | Path, scale: int, channels: str, clip: ClipDegrade, window: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Validation pairs for a window model: a `window`-frame pan over each dev crop, degraded
+    as a clip by `clip` (fixed seed); (the stacked window [1,window*C,h,w], HR centre frame)."""
+    gen = torch.Generator().manual_seed(1234)
+    r, pairs = window // 2, []
+    for crop in load_patches(path):
+        side = min(crop.shape[:2])
+        patch = torch.from_numpy(np.array(crop[:side, :side])).permute(2, 0, 1).float().div(255)
+        hr = pan_clip(patch, window, side - side // 5 // (2 * scale) * (2 * scale), gen)
+        lr = clip(hr, scale, gen)
+        if channels == "y":
+            hr, lr = rgb_to_y(hr), rgb_to_y(lr)
+        pairs.append((stack_window(lr, torch.tensor([r]), r), hr[r : r + 1]))
     return pairs

@@ -31,6 +31,8 @@ from upscaler.train.data import (
     Degrade,
     PatchSampler,
     bicubic_lr,
+    centre_frame,
+    dev_clip_pairs,
     dev_pairs,
     load_patches,
 )
@@ -141,8 +143,13 @@ def validate(model: torch.nn.Module, pairs: list, scale: int, device: torch.devi
 
 
 def _init_from(model: torch.nn.Module, path: str) -> None:
-    """Copy every tensor whose name and shape match (e.g. an x4 body from an x2 model)."""
-    state = read_checkpoint(path)["state_dict"]
+    """Copy every tensor whose name and shape match (e.g. an x4 body from an x2 model); a
+    window model started from a single-frame one widens it first (`from_single_frame`)."""
+    payload = read_checkpoint(path)
+    state = payload["state_dict"]
+    widen = getattr(model, "from_single_frame", None)
+    if widen is not None and get_spec(payload["arch"]).window == 1:
+        state = widen(state)
     own = model.state_dict()
     copied = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(copied)
@@ -170,10 +177,23 @@ def train(cfg: TrainConfig) -> Path:
     ema = EMA(model, cfg.ema_decay)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     degrade, clip = _degrade(cfg)
+    window = model.window
     sampler = PatchSampler(
-        load_patches(cfg.data), cfg.scale, cfg.crop, model.channels, cfg.seed, degrade, clip
+        load_patches(cfg.data),
+        cfg.scale,
+        cfg.crop,
+        model.channels,
+        cfg.seed,
+        degrade,
+        clip,
+        window,
     )
-    pairs = dev_pairs(cfg.dev, cfg.scale, model.channels, degrade) if cfg.dev else []
+    pairs = []
+    if cfg.dev and window > 1:
+        assert clip is not None  # PatchSampler refused a window model without clips
+        pairs = dev_clip_pairs(cfg.dev, cfg.scale, model.channels, clip, window)
+    elif cfg.dev:
+        pairs = dev_pairs(cfg.dev, cfg.scale, model.channels, degrade)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = PIXEL_LOSSES[cfg.loss]
@@ -193,7 +213,12 @@ def train(cfg: TrainConfig) -> Path:
         )
     history: dict[str, Any] = {"loss": [], "psnr": [], "best": -1.0, "best_step": 0}
     if pairs:
-        base = [psnr_y(imresize(lr, scale=cfg.scale), hr, cfg.scale) for lr, hr in pairs]
+        base = [
+            psnr_y(
+                imresize(centre_frame(lr, window, model.channels), scale=cfg.scale), hr, cfg.scale
+            )
+            for lr, hr in pairs
+        ]
         history["baseline"] = sum(base) / len(base)
     step = 0
     last = out / "last.pt"
