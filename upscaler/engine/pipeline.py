@@ -1,7 +1,8 @@
 """Upscale one chunk file: decode -> batch -> model -> encode, overlapped in threads.
 
 Bounded queues between the stages keep memory flat however long the chunk is; an error in
-any stage stops the others and is re-raised in the caller's thread.
+any stage stops the others and is re-raised in the caller's thread. A multi-frame model gets
+a sliding window of frames, reaching into the adjacent chunk files (`engine.window`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -21,6 +23,7 @@ import torch
 from upscaler.engine.colour import code_scale, matrix_name, to_codes
 from upscaler.engine.encoder import add_encoder
 from upscaler.engine.runner import Planes, Upscaler
+from upscaler.engine.window import Window, context_frames, sliding_windows, stack_luma
 from upscaler.errors import InputError, LimitExceededError, MediaError
 from upscaler.media.filters import Picture
 from upscaler.media.frames import (
@@ -37,6 +40,7 @@ from upscaler.media.safe_open import open_media, short_reason
 from upscaler.media.writer import EncodeSettings, atomic_output, mp4_options, output_pix_fmt
 
 _DONE = object()
+T = TypeVar("T")
 Progress = Callable[[int], None]
 
 
@@ -151,8 +155,8 @@ def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
     return [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
 
 
-def _batches(frames: Iterable[DecodedFrame], size: int) -> Iterator[list[DecodedFrame]]:
-    batch: list[DecodedFrame] = []
+def _batches(frames: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for frame in frames:
         batch.append(frame)
         if len(batch) == size:
@@ -160,6 +164,23 @@ def _batches(frames: Iterable[DecodedFrame], size: int) -> Iterator[list[Decoded
             batch = []
     if batch:
         yield batch
+
+
+def _window_inputs(group: list[Window], bits: int) -> tuple[list[DecodedFrame], Planes]:
+    """A batch of windows -> (its centre frames, planes whose Y is the stacked window)."""
+    frames = [frame for frame, _ in group]
+    planes = to_planes(frames, bits)
+    planes.y = stack_luma(group, bits)
+    return frames, planes
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The chunk files around a chunk, for multi-frame models: `before` in display order
+    (the nearest last), `after` (the nearest first). Empty at the ends of the video."""
+
+    before: Sequence[Path] = ()
+    after: Sequence[Path] = ()
 
 
 def upscale_chunk(
@@ -171,12 +192,14 @@ def upscale_chunk(
     progress: Progress | None = None,
     limits: Limits | None = None,
     picture: Picture | None = None,
+    neighbours: Neighbours | None = None,
 ) -> ChunkResult:
     """Upscale every frame of the video file `src` into `dst` (MP4, written atomically).
 
     Timestamps (the stream's own time base, VFR included), colour tags and bit depth are
     kept; the output is exactly `scale` times the input size (after `picture`: deinterlaced,
-    or resampled to square pixels).
+    or resampled to square pixels). A multi-frame model reads `upscaler.radius` frames of
+    `neighbours` on each side; without them the chunk's own first/last frames repeat.
     """
     settings = settings or EncodeSettings()
     started = time.perf_counter()
@@ -267,12 +290,23 @@ def upscale_chunk(
                 except av.error.FFmpegError as exc:
                     raise MediaError(f"{src}: encoding failed ({short_reason(exc)})") from None
 
+            radius = upscaler.radius
+            if radius:
+                around = neighbours or Neighbours()
+                context = (
+                    context_frames(ns, radius, last, pix_fmt, picture, limits)
+                    for ns, last in ((around.before, True), (around.after, False))
+                )
+                windows = sliding_windows(_drain(decoded, stop), radius, *context)
+                inputs = (_window_inputs(g, bits) for g in _batches(windows, batch))
+            else:
+                inputs = ((g, to_planes(g, bits)) for g in _batches(_drain(decoded, stop), batch))
             stages = [_Stage(decode, "decode", stop), _Stage(encode, "encode", stop)]
             try:
                 for stage in stages:
                     stage.start()
-                for group in _batches(_drain(decoded, stop), batch):
-                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range, bits)
+                for group, planes_in in inputs:
+                    result = upscaler.upscale(planes_in, matrix, full_range, bits)
                     for frame, planes in zip(group, from_planes(result, bits), strict=True):
                         _put(upscaled, (planes, frame.pts, frame.duration), stop)
                     count += len(group)

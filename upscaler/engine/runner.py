@@ -74,6 +74,8 @@ class Upscaler:
             configure_cpu_threads()
         self.model = load_model(model, scale, self.device) if isinstance(model, str) else model
         self.model = self.model.eval().to(self.device)
+        if self.model.window > 1 and self.model.channels != "y":
+            raise UpscalerError("multi-frame models are luma models; an RGB window is not wired")
         self.name = model if isinstance(model, str) else type(model).__name__
         self.scale = scale
         self.tile = tile  # None: choose from memory; 0: never tile; N: N-pixel tiles
@@ -104,6 +106,11 @@ class Upscaler:
     @property
     def channels(self) -> str:
         return self.model.channels
+
+    @property
+    def radius(self) -> int:
+        """Neighbouring frames the model reads on each side of a frame (0: single-frame)."""
+        return self.model.window // 2
 
     def _tile_for(self, batch: int, height: int, width: int) -> int:
         if self.tile is not None:
@@ -155,12 +162,16 @@ class Upscaler:
         bits: int | None = None,
     ) -> Planes:
         """Upscale a batch. Luma models see Y only and chroma follows by MATLAB bicubic;
-        RGB models see R'G'B' made with the video's own matrix and range.
+        RGB models see R'G'B' made with the video's own matrix and range. For a multi-frame
+        model `planes.y` is each frame's window [N, 2r+1, H, W] (`engine.window`); a single
+        Y plane is repeated to fill it.
 
         All of it runs on the model's device (on a GPU only frames cross the bus). With
         `bits`, the planes come back as integer code values (`colour.to_codes`), rounded
         there too: a quarter of the bytes of floats to copy back."""
         y_in, cb_in, cr_in = (self._to_device(p) for p in (planes.y, planes.cb, planes.cr))
+        if y_in.shape[1] != self.model.window:  # a still or a lone frame: its own neighbours
+            y_in = y_in.expand(-1, self.model.window, -1, -1)
         h, w = y_in.shape[-2:]
         out_h, out_w = h * self.scale, w * self.scale
         if cb_in is None or cr_in is None:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from upscaler.engine.memory import release_free_memory
-from upscaler.engine.pipeline import upscale_chunk
+from upscaler.engine.pipeline import Neighbours, upscale_chunk
 from upscaler.engine.runner import Upscaler
 from upscaler.errors import MediaError
 from upscaler.job import check_output_limits, finish, prepare, verify_chunk
@@ -123,15 +123,17 @@ def upscale_video(
             work, source, (info, packets), upscaler.scale, fingerprint, chunk_seconds, limits
         )
         done_paths, reused, frames = [], 0, 0
-        for chunk in chunks:
-            src, dst = work / "src" / chunk.name, work / "up" / chunk.name
+        sources = [work / "src" / chunk.name for chunk in chunks]
+        for i, chunk in enumerate(chunks):
+            src, dst = sources[i], work / "up" / chunk.name
             if dst.is_file():
                 reused += 1
                 if progress:
                     progress(chunk.frame_count * per_frame)
             else:
+                around = Neighbours(sources[:i], sources[i + 1 :])  # read by window models
                 result = upscale_chunk(
-                    src, dst, upscaler, settings, batch, progress, limits, picture
+                    src, dst, upscaler, settings, batch, progress, limits, picture, around
                 )
                 try:
                     verify_chunk(chunk.index, result.frames, chunk.frame_count * per_frame)
