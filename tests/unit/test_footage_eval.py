@@ -7,9 +7,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from upscaler.cli import main
-from upscaler.evaluate.footage import tpsnr_y, write_lossless_clip
+from upscaler.engine.image import upscale_image
+from upscaler.evaluate.footage import tpsnr_y, upscale_clip, write_lossless_clip
+from upscaler.models.multiframe import FastMultiFrame
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +54,14 @@ def test_eval_needs_exactly_one_source(capsys, tmp_path):
     assert "no clips" in capsys.readouterr().err
     assert main(["eval"]) != 0
     assert "exactly one of --dataset and --clips" in capsys.readouterr().err
+
+
+def test_window_model_is_fed_each_frames_neighbours():
+    torch.manual_seed(0)
+    model = FastMultiFrame(2, width=8, depth=2).eval()
+    lr = np.random.default_rng(1).integers(0, 256, (3, 12, 16, 3), dtype=np.uint8)
+    sr = upscale_clip(lr, model)
+    assert sr.shape == (3, 24, 32, 3)
+    for t, around in enumerate(([0, 0, 1], [0, 1, 2], [1, 2, 2])):
+        assert np.array_equal(sr[t], upscale_image(lr[t], model, lr[around]))
+    assert not np.array_equal(sr[1], upscale_image(lr[1], model))  # neighbours matter

@@ -23,12 +23,18 @@ from upscaler.models.base import SRModel
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def upscale_image(rgb: np.ndarray, model: Upscaler | SRModel) -> np.ndarray:
+def upscale_image(
+    rgb: np.ndarray, model: Upscaler | SRModel, window: np.ndarray | None = None
+) -> np.ndarray:
     """Upscale an [H,W,3] uint8 RGB array; luma models follow the published protocol
-    (BT.601 studio-range Y'CbCr, model on Y, bicubic chroma)."""
+    (BT.601 studio-range Y'CbCr, model on Y, bicubic chroma). A multi-frame model reads the
+    luma of `window` ([2r+1,H,W,3], the frames around `rgb`; without it, `rgb` repeated)."""
     upscaler = model if isinstance(model, Upscaler) else Upscaler(model, model.scale)
     x = torch.tensor(rgb, dtype=torch.float32).permute(2, 0, 1)[None] / 255
     y, cb, cr = rgb_to_ycbcr(x, "bt601", full_range=False)
+    if window is not None:
+        frames = torch.tensor(window, dtype=torch.float32).permute(0, 3, 1, 2) / 255
+        y = rgb_to_ycbcr(frames, "bt601", full_range=False)[0].permute(1, 0, 2, 3)
     out = upscaler.upscale(Planes(y, cb, cr), "bt601", full_range=False)
     assert out.cb is not None and out.cr is not None
     rgb_out = ycbcr_to_rgb(out.y, out.cb, out.cr, "bt601", full_range=False)

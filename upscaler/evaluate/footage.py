@@ -3,7 +3,9 @@
 For every clip in a folder (its first `frames` frames are the high-resolution reference):
 shrink x`scale` by MATLAB bicubic (8-bit), encode the small clip with libx264 at each CRF
 (CRF 0 is lossless 4:2:0; colour converted exactly, see `train.codec`), decode, upscale every
-frame with each model through the product's image path, and score against the originals:
+frame with each model through the product's image path (a multi-frame model gets each frame's
+window of neighbours, the clip's ends repeated as in the video engine), and score against the
+originals:
 
 - PSNR-Y and SSIM-Y per frame (BT.601 luma, `scale`-pixel border cropped), mean per clip;
 - tPSNR-Y: PSNR of the frame-to-frame differences (output t - output t-1 against reference
@@ -26,7 +28,7 @@ from upscaler.errors import InputError
 from upscaler.evaluate.metrics import psnr, rgb_to_y, ssim
 from upscaler.evaluate.quality import bicubic_lr
 from upscaler.media.safe_open import open_media
-from upscaler.models import load_model
+from upscaler.models import SRModel, load_model
 from upscaler.train.codec import CodecChoice, encode_decode
 
 CLIP_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".y4m", ".nut")
@@ -97,6 +99,17 @@ def degrade(hr: np.ndarray, scale: int, crf: int) -> np.ndarray:
     return encode_decode(lr, CodecChoice("h264", crf=crf, gop=None, preset="medium"))
 
 
+def upscale_clip(lr: np.ndarray, net: SRModel) -> np.ndarray:
+    """Every frame of a uint8 [T,H,W,3] clip upscaled; a window model reads frames t-r..t+r
+    (indices clamped to the clip, as `engine.window` repeats the ends of a video)."""
+    r = net.window // 2
+    out = []
+    for t, frame in enumerate(lr):
+        window = lr[np.clip(np.arange(t - r, t + r + 1), 0, len(lr) - 1)] if r else None
+        out.append(upscale_image(frame, net, window))
+    return np.stack(out)
+
+
 def evaluate_footage(
     models: list[str], scale: int, clip_dir: str | Path, crfs: list[int], frames: int = 16
 ) -> dict[str, Any]:
@@ -115,7 +128,7 @@ def evaluate_footage(
             hr = read_clip(path, frames, 2 * scale)  # even LR sizes for 4:2:0
             lr = degrade(hr, scale, crf)
             for name, net in nets.items():
-                sr = np.stack([upscale_image(frame, net) for frame in lr])
+                sr = upscale_clip(lr, net)
                 rows[name].append({"clip": path.stem, **score_clip(sr, hr, scale)})
         for name in names:
             means = {k: float(np.mean([r[k] for r in rows[name]])) for k in METRICS}
