@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.unit.test_train import _cfg as train_config
 from upscaler.models import load_model
 from upscaler.models.checkpoint import save_checkpoint
 from upscaler.models.fast import FastSR
@@ -13,7 +14,7 @@ from upscaler.models.multiframe import FastMultiFrame
 from upscaler.models.registry import get_spec
 from upscaler.models.resample import imresize
 from upscaler.train.data import PatchSampler, centre_frame, stack_window
-from upscaler.train.loop import TrainConfig, train
+from upscaler.train.loop import train
 from upscaler.train.video import degrade_clip
 
 
@@ -64,26 +65,14 @@ def test_window_sampler_shapes_and_determinism():
 def test_trains_from_a_single_frame_checkpoint(tmp_path):
     rng = np.random.default_rng(0)
     small = torch.from_numpy(rng.integers(0, 256, (8, 3, 12, 12)).astype(np.float32))
-    patches = torch.nn.functional.interpolate(small, size=(64, 64), mode="bilinear")
+    patches = torch.nn.functional.interpolate(small, size=(48, 48), mode="bilinear")
     np.save(tmp_path / "train.npy", patches.permute(0, 2, 3, 1).round().byte().numpy())
+    np.save(tmp_path / "dev.npy", np.load(tmp_path / "train.npy")[:2])
     config = {"width": 8, "depth": 2}
     start = tmp_path / "fast.pt"
     save_checkpoint(start, "fast", 2, config, FastSR(2, **config).state_dict())
-    cfg = TrainConfig(
-        arch="fast-mf",
-        data=str(tmp_path / "train.npy"),
-        dev=str(tmp_path / "train.npy"),
-        out_dir=str(tmp_path / "run"),
-        steps=2,
-        batch_size=3,
-        crop=32,
-        val_every=2,
-        log_every=1,
-        model_config=config,
-        threads=1,
-        degradation="video",
-        init_from=str(start),
-    )
+    cfg = train_config(tmp_path, tmp_path / "run", arch="fast-mf", steps=2, batch_size=3)
+    cfg.model_config, cfg.degradation, cfg.init_from = config, "video", str(start)
     model = load_model(str(train(cfg)), 2)
     assert model.window == 3
     assert model(torch.rand(1, 3, 16, 16)).shape == (1, 1, 32, 32)
