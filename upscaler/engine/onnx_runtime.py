@@ -79,8 +79,7 @@ def export_onnx(model: SRModel, path: Path | None = None) -> Path:
     path = path or cache_dir() / "onnx" / f"{model_key(model)}.onnx"
     if path.is_file():
         return path
-    channels = (1 if model.channels == "y" else 3) * model.window  # a window: frames stacked
-    example = torch.rand(1, channels, 64, 64)
+    example = torch.rand(1, model.input_channels, 64, 64)
     axes = {0: "n", 2: "h", 3: "w"}
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():

@@ -51,10 +51,6 @@ def sample_planes(width: int, height: int, batch: int) -> Planes:
     return Planes(y, cb[..., ::2, ::2], cr[..., ::2, ::2])  # 4:2:0, as video is
 
 
-def _channels(upscaler: Upscaler) -> int:
-    return 1 if upscaler.channels == "y" else 3
-
-
 def model_fps(upscaler: Upscaler, width: int, height: int, batch: int, seconds: float) -> float:
     """Frames per second of `upscaler.upscale` alone on 4:2:0 sample frames."""
     return _model_rates(upscaler, width, height, batch, seconds)[0]
@@ -123,7 +119,7 @@ def run_bench(
                         size=f"{width}x{height}",
                         device=str(upscaler.device),
                         runtime=upscaler.runtime.name_for(
-                            (batch, _channels(upscaler), height, width)
+                            (batch, upscaler.model.input_channels, height, width)
                         ),
                         preset=preset,
                         model_fps=fps,

@@ -37,3 +37,8 @@ class SRModel(nn.Module):
         if scale not in (2, 3, 4):
             raise ValueError(f"scale must be 2, 3 or 4, not {scale}")
         self.scale = scale
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the input tensor: Y or RGB, times the frames of the window."""
+        return (1 if self.channels == "y" else 3) * self.window
