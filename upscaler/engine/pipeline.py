@@ -151,6 +151,17 @@ def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
     return [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
 
 
+def upscale_group(
+    upscaler: Upscaler, group: list[DecodedFrame], matrix: str, full_range: bool, bits: int
+) -> list[list[np.ndarray]]:
+    """A batch of decoded frames -> per-frame upscaled integer planes: through the fused
+    uint8 session where it applies (`Upscaler.fused`), else floats through `upscale`."""
+    fused = upscaler.fused(tuple(p.shape for p in group[0].planes), len(group), bits)
+    if fused is not None:
+        return fused([frame.planes for frame in group])
+    return from_planes(upscaler.upscale(to_planes(group, bits), matrix, full_range, bits), bits)
+
+
 def _batches(frames: Iterable[DecodedFrame], size: int) -> Iterator[list[DecodedFrame]]:
     batch: list[DecodedFrame] = []
     for frame in frames:
@@ -272,8 +283,8 @@ def upscale_chunk(
                 for stage in stages:
                     stage.start()
                 for group in _batches(_drain(decoded, stop), batch):
-                    result = upscaler.upscale(to_planes(group, bits), matrix, full_range, bits)
-                    for frame, planes in zip(group, from_planes(result, bits), strict=True):
+                    result = upscale_group(upscaler, group, matrix, full_range, bits)
+                    for frame, planes in zip(group, result, strict=True):
                         _put(upscaled, (planes, frame.pts, frame.duration), stop)
                     count += len(group)
                 _put(upscaled, _DONE, stop)
