@@ -6,14 +6,17 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from tests.clips import ClipSpec, make_clip
-from upscaler.engine.fused import FusedYuv
+from upscaler.engine.fused import FusedYuv, _without_final_shuffle
 from upscaler.engine.pipeline import from_planes, to_planes, upscale_chunk, upscale_group
 from upscaler.engine.runner import Upscaler
 from upscaler.evaluate.bench import sample_frames
 from upscaler.media.frames import DecodedFrame, frame_to_planes
 from upscaler.media.writer import EncodeSettings
+from upscaler.models import load_model
 
 
 @pytest.fixture(autouse=True)
@@ -37,11 +40,13 @@ def _separate(up: Upscaler, frames: list[DecodedFrame]) -> list[list[np.ndarray]
     return from_planes(up.upscale(to_planes(frames, 8), "bt709", False, 8), 8)
 
 
-@pytest.mark.parametrize("layout", ["420", "444", "grey"])
-def test_fused_equals_the_separate_stages(layout):
+@pytest.mark.parametrize(
+    ("layout", "width"), [("420", 96), ("420", 102), ("444", 96), ("grey", 96)]
+)
+def test_fused_equals_the_separate_stages(layout, width):
     """Tolerance: identical, except at most 1 code value on under 0.1 % of samples (a float
     landing on an exact .5 rounds the other way after ONNX Runtime reorders an op)."""
-    frames = _frames(96, 64, 3, layout)
+    frames = _frames(width, 64, 3, layout)  # 102: chroma 51 wide, odd
     up = Upscaler("fast", 2, "cpu", tile=0, runtime="onnx")
     shapes = tuple(p.shape for p in frames[0].planes)
     fused = up.fused(shapes, 3, 8)
@@ -120,3 +125,24 @@ def test_upscale_group_is_the_pipeline_entry_for_both_paths():
     out = upscale_group(eager, frames, "bt709", False, 8)
     want = _separate(eager, frames)
     assert all(np.array_equal(a, b) for a, b in zip(out[0], want[0], strict=True))
+
+
+class _ShuffleThenBlur(nn.Module):
+    """A net whose pixel shuffle is not its last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shuffle = nn.PixelShuffle(2)
+        self.blur = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blur(self.shuffle(x.repeat(1, 4, 1, 1)))
+
+
+def test_rounding_moves_before_the_shuffle_only_when_it_is_the_last_step():
+    x = torch.rand(1, 1, 32, 48)
+    trunk, factor = _without_final_shuffle(load_model("fast", 2), x)
+    assert factor == 4 and isinstance(trunk.shuffle, nn.Identity)
+    assert isinstance(load_model("fast", 2).shuffle, nn.PixelShuffle)  # the model is untouched
+    model = _ShuffleThenBlur()
+    assert _without_final_shuffle(model, x) == (model, 1)

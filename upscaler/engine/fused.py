@@ -14,6 +14,7 @@ and the chroma conv are traced for that size, and ONNX Runtime can fold every sh
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import logging
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from upscaler.engine.chroma import BicubicChroma, chroma_factor
@@ -38,7 +40,7 @@ from upscaler.engine.onnx_runtime import (
 from upscaler.models.base import SRModel
 
 log = logging.getLogger(__name__)
-_VERSION = "yuv8-v1"  # part of the cached file's name: bump when the graph changes
+_VERSION = "yuv8-v2"  # part of the cached file's name: bump when the graph changes
 Frames = Sequence[Sequence[np.ndarray]]
 
 
@@ -47,16 +49,39 @@ def _codes(x: torch.Tensor) -> torch.Tensor:
     return x.mul(255.0).round().clamp(0, 255).to(torch.uint8)
 
 
+def _without_final_shuffle(model: SRModel, example: torch.Tensor) -> tuple[nn.Module, int]:
+    """`model` minus a final `nn.PixelShuffle` (attribute `shuffle`), and its factor, when
+    rounding before the shuffle gives the same codes on `example` (a permutation commutes
+    with rounding, so it does exactly when the shuffle is the last step); else (model, 1).
+    Shuffling uint8 instead of float moves a quarter of the bytes: ~5 % of the graph's CPU
+    time for `fast` at 1080p output."""
+    shuffle = getattr(model, "shuffle", None)
+    if not isinstance(shuffle, nn.PixelShuffle):
+        return model, 1
+    trunk = copy.copy(model)  # shares the weights; only its own module table differs
+    trunk._modules = {**model._modules, "shuffle": nn.Identity()}
+    factor = shuffle.upscale_factor
+    with torch.inference_mode():
+        want = _codes(model(example))
+        try:
+            same = torch.equal(want, F.pixel_shuffle(_codes(trunk(example)), factor))
+        except RuntimeError:  # later layers cannot take the unshuffled tensor
+            same = False
+    return (trunk, factor) if same else (model, 1)
+
+
 class YuvGraph(nn.Module):
     """uint8 [N,1,H,W] Y (and [N,1,h,w] Cb, Cr) -> uint8 planes `scale` times larger."""
 
-    def __init__(self, model: SRModel, chroma: BicubicChroma | None) -> None:
+    def __init__(self, model: nn.Module, shuffle: int, chroma: BicubicChroma | None) -> None:
         super().__init__()
-        self.model, self.chroma = model, chroma
+        self.model, self.shuffle, self.chroma = model, shuffle, chroma
 
     def forward(self, *planes: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # Divided (not multiplied by 1/255) exactly as `pipeline.to_planes` does.
         y = _codes(self.model(planes[0].float().div(255.0)))
+        if self.shuffle > 1:
+            y = F.pixel_shuffle(y, self.shuffle)
         if self.chroma is None:
             return (y,)
         return (y, *(_codes(self.chroma(p.float().div(255.0))) for p in planes[1:]))
@@ -68,7 +93,8 @@ def export_fused(model: SRModel, shapes: tuple[tuple[int, int], ...], scale: int
     path = cache_dir() / "onnx" / f"{model_key(model)}-{_VERSION}-{sizes}.onnx"
     if path.is_file():
         return path
-    graph = YuvGraph(model, BicubicChroma(scale) if len(shapes) == 3 else None).eval()
+    trunk, shuffle = _without_final_shuffle(model, torch.rand(1, 1, *shapes[0]))
+    graph = YuvGraph(trunk, shuffle, BicubicChroma(scale) if len(shapes) == 3 else None).eval()
     names = ["y", "u", "v"][: len(shapes)]
     examples = tuple(torch.zeros(1, 1, h, w, dtype=torch.uint8) for h, w in shapes)
     outputs = [n.upper() for n in names]
