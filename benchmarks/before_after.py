@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from upscaler.engine import pipeline
 from upscaler.engine.pipeline import from_planes, upscale_chunk
 from upscaler.engine.runner import Upscaler
 from upscaler.evaluate import bench
@@ -31,21 +32,25 @@ def measure(label: str, model: str, clip: Path, size: tuple[int, int], preset: s
     sample = getattr(bench, "sample_planes", None) or bench._sample_planes  # old name
     planes = sample(*size, 4)
     codes = "bits" in inspect.signature(Upscaler.upscale).parameters  # new: codes inside
+    group = getattr(pipeline, "upscale_group", None)  # newer: the pipeline's own model step
+    frames = bench.sample_frames(*size, 4) if group is not None else []
 
     def once() -> None:
-        if codes:
+        if group is not None:
+            group(up, frames, "bt709", False, 8)
+        elif codes:
             from_planes(up.upscale(planes, "bt709", bits=8), 8)
         else:
             from_planes(up.upscale(planes, "bt709"), 8)
 
     with torch.inference_mode():
         once()
-        frames, started, cpu = 0, time.perf_counter(), time.process_time()
+        done, started, cpu = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - started < 5:
             once()
-            frames += 4
-        model_fps = frames / (time.perf_counter() - started)
-        model_cpu = (time.process_time() - cpu) * 1000 / frames
+            done += 4
+        model_fps = done / (time.perf_counter() - started)
+        model_cpu = (time.process_time() - cpu) * 1000 / done
     cpu = time.process_time()
     result = upscale_chunk(clip, clip.with_name("out.mp4"), up, EncodeSettings(preset=preset), 4)
     runtime = up.runtime.name_for((4, 1, size[1], size[0])) if hasattr(up, "runtime") else "torch"

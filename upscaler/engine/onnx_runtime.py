@@ -98,21 +98,27 @@ def export_onnx(model: SRModel, path: Path | None = None) -> Path:
     return path
 
 
+def ort_session(path: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session for `path`: all graph optimisations, `threads` intra-op
+    threads (default torch's), and no busy-waiting between calls (spinning threads would
+    take the encoder's cores)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OrtForward:
     """An ONNX Runtime session as a torch forward: float32 in, float32 out, no copies."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # no busy-waiting between calls: spinning threads would take the encoder's cores
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort_session(path, threads)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         data = x.detach().to(torch.float32).contiguous().numpy()

@@ -155,6 +155,17 @@ def from_planes(planes: Planes, bits: int) -> list[list[np.ndarray]]:
     return [[a[i] for a in arrays] for i in range(arrays[0].shape[0])]
 
 
+def upscale_group(
+    upscaler: Upscaler, group: list[DecodedFrame], matrix: str, full_range: bool, bits: int
+) -> list[list[np.ndarray]]:
+    """A batch of decoded frames -> per-frame upscaled integer planes: through the fused
+    uint8 session where it applies (`Upscaler.fused`), else floats through `upscale`."""
+    fused = upscaler.fused(tuple(p.shape for p in group[0].planes), len(group), bits)
+    if fused is not None:
+        return fused([frame.planes for frame in group])
+    return from_planes(upscaler.upscale(to_planes(group, bits), matrix, full_range, bits), bits)
+
+
 def _batches(frames: Iterable[T], size: int) -> Iterator[list[T]]:
     batch: list[T] = []
     for frame in frames:
@@ -298,16 +309,21 @@ def upscale_chunk(
                     for ns, last in ((around.before, True), (around.after, False))
                 )
                 windows = sliding_windows(_drain(decoded, stop), radius, *context)
-                inputs = (_window_inputs(g, bits) for g in _batches(windows, batch))
+                steps = (
+                    (group, from_planes(upscaler.upscale(planes, matrix, full_range, bits), bits))
+                    for group, planes in (_window_inputs(g, bits) for g in _batches(windows, batch))
+                )
             else:
-                inputs = ((g, to_planes(g, bits)) for g in _batches(_drain(decoded, stop), batch))
+                steps = (
+                    (group, upscale_group(upscaler, group, matrix, full_range, bits))
+                    for group in _batches(_drain(decoded, stop), batch)
+                )
             stages = [_Stage(decode, "decode", stop), _Stage(encode, "encode", stop)]
             try:
                 for stage in stages:
                     stage.start()
-                for group, planes_in in inputs:
-                    result = upscaler.upscale(planes_in, matrix, full_range, bits)
-                    for frame, planes in zip(group, from_planes(result, bits), strict=True):
+                for group, result in steps:
+                    for frame, planes in zip(group, result, strict=True):
                         _put(upscaled, (planes, frame.pts, frame.duration), stop)
                     count += len(group)
                 _put(upscaled, _DONE, stop)

@@ -10,6 +10,7 @@ import torch
 
 from upscaler.engine.chroma import BicubicChroma, chroma_factor, upscale_chroma
 from upscaler.engine.colour import rgb_to_ycbcr, to_codes, ycbcr_to_rgb
+from upscaler.engine.fused import FusedYuv, fused_session
 from upscaler.engine.memory import tune_malloc
 from upscaler.engine.onnx_runtime import RuntimeSelector
 from upscaler.engine.tiling import auto_tile, tiled_forward
@@ -89,6 +90,19 @@ class Upscaler:
         self._chroma_nets: dict[int, RuntimeSelector] = {}  # by factor; chroma is fp32
         # torch.compile (GPU: fuses the small ops between convolutions; one graph per shape)
         self._compiled = torch.compile(self.model, dynamic=False) if compile else None
+        self._fused: dict[tuple, FusedYuv | None] = {}  # by plane shapes (engine.fused)
+
+    def fused(self, shapes: tuple[tuple[int, int], ...], batch: int, bits: int) -> FusedYuv | None:
+        """The one-session path (uint8 planes in and out, `engine.fused`) for frames with
+        planes of `shapes`, where it applies (8-bit, untiled, ONNX Runtime); else None."""
+        key = (shapes, bits)
+        if key not in self._fused:
+            whole = self._compiled is None and self._tile_for(batch, *shapes[0]) == 0
+            usable = bits == 8 and whole
+            self._fused[key] = (
+                fused_session(self.model, self.runtime, shapes, self.scale) if usable else None
+            )
+        return self._fused[key]
 
     def _dtype(self, precision: str) -> torch.dtype:
         """auto: fp16 on CUDA unless the model says it breaks in fp16, else fp32."""

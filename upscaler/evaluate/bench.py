@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from upscaler.engine.colour import rgb_to_ycbcr
+from upscaler.engine.colour import rgb_to_ycbcr, to_codes
 from upscaler.engine.encoder import auto_preset
-from upscaler.engine.pipeline import upscale_chunk
+from upscaler.engine.pipeline import upscale_chunk, upscale_group
 from upscaler.engine.runner import Planes, Upscaler
+from upscaler.media.frames import DecodedFrame
 from upscaler.media.sample import make_sample_clip, render_frames
 from upscaler.media.writer import EncodeSettings
 
@@ -56,18 +57,26 @@ def model_fps(upscaler: Upscaler, width: int, height: int, batch: int, seconds: 
     return _model_rates(upscaler, width, height, batch, seconds)[0]
 
 
+def sample_frames(width: int, height: int, batch: int) -> list[DecodedFrame]:
+    """`sample_planes` as decoded 8-bit frames, the pipeline's input."""
+    planes = sample_planes(width, height, batch)
+    codes = [to_codes(p, 8).numpy() for p in (planes.y, planes.cb, planes.cr)]
+    return [DecodedFrame([c[i, 0] for c in codes], i, 1) for i in range(batch)]
+
+
 def _model_rates(
     upscaler: Upscaler, width: int, height: int, batch: int, seconds: float
 ) -> tuple[float, float]:
-    """(fps, CPU ms per frame) of `upscale` with integer codes back, as the pipeline runs it."""
-    planes = sample_planes(width, height, batch)
-    upscaler.upscale(planes, "bt709", bits=8)  # warm-up (and the runtime choice)
-    frames, started, cpu = 0, time.perf_counter(), time.process_time()
+    """(fps, CPU ms per frame) of the pipeline's model step alone (`upscale_group`: 8-bit
+    planes in, integer planes out, chroma included), without decoding or encoding."""
+    frames = sample_frames(width, height, batch)
+    upscale_group(upscaler, frames, "bt709", False, 8)  # warm-up (and the runtime choice)
+    done, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
-        upscaler.upscale(planes, "bt709", bits=8)
-        frames += batch
-    cpu_ms = (time.process_time() - cpu) * 1000 / frames
-    return frames / (time.perf_counter() - started), cpu_ms
+        upscale_group(upscaler, frames, "bt709", False, 8)
+        done += batch
+    cpu_ms = (time.process_time() - cpu) * 1000 / done
+    return done / (time.perf_counter() - started), cpu_ms
 
 
 def end_to_end_fps(upscaler: Upscaler, clip: Path, batch: int, settings: EncodeSettings) -> float:

@@ -19,6 +19,8 @@ def _positive(text: str) -> float:
 
 def add_commands(sub: Any) -> None:
     """Register `upscaler live` on the CLI's subparsers."""
+    from upscaler.engine.onnx_runtime import RUNTIMES
+
     p = sub.add_parser(
         "live",
         help="enhance a live stream in real time: web view and/or MPEG-TS on stdout",
@@ -52,9 +54,17 @@ def add_commands(sub: Any) -> None:
         help="a cheaper model tried before plain bicubic when the main one is late",
     )
     p.add_argument("--queue", type=int, default=8, help="frames buffered at most (default 8)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: cores - 1)")
+    p.add_argument("--threads", type=int, help="model CPU threads (default: physical cores)")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="CPU runtime for the model (default auto: measured, as for upscale)",
+    )
     p.add_argument("--no-drop", action="store_true", help="never drop: bicubic even when late")
-    p.add_argument("--preset", default="veryfast", help="x264 preset for --out")
+    p.add_argument(
+        "--preset", default="auto", help="x264 preset for --out (default auto: by output size)"
+    )
     p.set_defaults(func=cmd_live)
 
 
@@ -90,6 +100,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         threads=args.threads,
         allow_drop=not args.no_drop,
         preset=args.preset,
+        runtime=args.runtime,
     )
 
     def announce(session: LiveSession) -> None:

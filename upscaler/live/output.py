@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 import av
 
+from upscaler.engine.encoder import auto_preset
 from upscaler.errors import MediaError, OutputError
 from upscaler.live.source import VideoInfo
 from upscaler.media.frames import planes_to_frame
@@ -33,7 +34,7 @@ class TsOutput:
         info: VideoInfo,
         scale: int,
         audio_stream: Any = None,
-        preset: str = "veryfast",
+        preset: str = "auto",
         crf: int = 20,
         queue_size: int = 64,
     ) -> None:
@@ -56,6 +57,8 @@ class TsOutput:
         self._video.pix_fmt = self._pix_fmt
         self._video.time_base = info.time_base
         self._video.codec_context.time_base = info.time_base
+        if preset == "auto":  # by output size, as for files (x264 at 1080p costs a core)
+            preset = auto_preset(self._video.width, self._video.height)
         self._video.options = {
             "preset": preset,
             "tune": "zerolatency",

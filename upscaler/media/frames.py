@@ -65,13 +65,15 @@ class DecodedFrame:
 
 
 def frame_to_planes(frame: av.VideoFrame) -> list[np.ndarray]:
-    """Copy each plane of a planar frame into a tight numpy array."""
+    """Each plane of a planar frame as a numpy view of the frame's own buffer (rows of
+    `line_size`, cropped to the width): no copy. The view keeps the frame's buffer alive; the
+    engine's one copy is into its batch (`pipeline.to_planes`, `engine.fused`)."""
     dtype = np.uint16 if bit_depth(frame.format.name) > 8 else np.uint8
     planes = []
     for plane in frame.planes:
         row = plane.line_size // np.dtype(dtype).itemsize
         data = np.frombuffer(plane, dtype).reshape(plane.height, row)
-        planes.append(data[:, : plane.width].copy())
+        planes.append(data[:, : plane.width])
     return planes
 
 
