@@ -24,6 +24,8 @@ class WorkItem:
     codec: str = "h264"
     crf: int = 18
     preset: str = "veryfast"
+    deinterlace: str = "off"  # resolved at split: off, frame or field
+    square_pixels: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +44,8 @@ class WorkItem:
             "codec": self.codec,
             "crf": self.crf,
             "preset": self.preset,
+            "deinterlace": self.deinterlace,
+            "square_pixels": self.square_pixels,
         }
 
 
@@ -67,4 +71,6 @@ def work_item(job: dict[str, Any], index: int, attempt: int, work_bucket: str) -
         codec=str(job["codec"]),
         crf=int(job["crf"]),
         preset=str(job["preset"]),
+        deinterlace=str(job["deinterlace"]),
+        square_pixels=bool(job["square_pixels"]),
     )

@@ -201,3 +201,18 @@ def make_tagged_clip(path: Path) -> Path:
                 packet.stream = video if packet.stream.type == "video" else audio
                 out.mux(packet)
     return path
+
+
+def audio_span(path) -> tuple[float, float]:
+    """(seconds from the first audio packet's start to the last one's end, the longest
+    packet): containers differ in how they store the last packet's length (Matroska rounds it
+    to the default one), so durations are compared to within one packet."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        spans = [
+            (p.pts * p.time_base, (p.pts + (p.duration or 0)) * p.time_base)
+            for p in container.demux(stream)
+            if p.size and p.pts is not None
+        ]
+    longest = max(end - start for start, end in spans)
+    return float(max(end for _, end in spans) - min(start for start, _ in spans)), float(longest)

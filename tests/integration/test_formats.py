@@ -11,7 +11,14 @@ import av
 import pytest
 
 from tests.clips import ClipSpec, frame_times_of, make_clip
-from tests.formats import CHAPTERS, FAMILIES, TAGS, make_family_clip, make_tagged_clip
+from tests.formats import (
+    CHAPTERS,
+    FAMILIES,
+    TAGS,
+    audio_span,
+    make_family_clip,
+    make_tagged_clip,
+)
 from upscaler import cli
 from upscaler.media.chunks import plan_chunks
 from upscaler.media.limits import Limits
@@ -25,21 +32,6 @@ def family_clips(tmp_path_factory):
     """Every family's clip, made once per session."""
     root = tmp_path_factory.mktemp("families")
     return {name: make_family_clip(root / f"{name}{f.suffix}", f) for name, f in FAMILIES.items()}
-
-
-def audio_span(path) -> tuple[float, float]:
-    """(seconds from the first audio packet's start to the last one's end, the longest
-    packet): containers differ in how they store the last packet's length (Matroska rounds it
-    to the default one), so durations are compared to within one packet."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        spans = [
-            (p.pts * p.time_base, (p.pts + (p.duration or 0)) * p.time_base)
-            for p in container.demux(stream)
-            if p.size and p.pts is not None
-        ]
-    longest = max(end - start for start, end in spans)
-    return float(max(end for _, end in spans) - min(start for start, _ in spans)), float(longest)
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
