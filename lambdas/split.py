@@ -154,7 +154,7 @@ def split_object(bucket: str, key: str, etag: str, version_id: str | None = None
     }
     if not jobs.set_status(job_id, jobs.SPLIT, (jobs.PENDING, jobs.SPLIT), **facts):
         return job_id
-    job = {"job_id": job_id, **fields}
+    job = {"job_id": job_id, **fields, "chunk_count": len(chunks)}
     messages = [work_item(job, c.index, 1, work).to_dict() for c in chunks]
     aws.send_all(config.work_queue_url(), messages)
     jobs.set_status(job_id, jobs.RUNNING, (jobs.SPLIT,))

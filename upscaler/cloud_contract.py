@@ -52,6 +52,19 @@ def chunk_key(job_id: str, index: int) -> str:
     return f"{job_prefix(job_id)}chunks/{chunk_name(index)}.mp4"
 
 
+#: Source chunks a work item names on each side of its own (nearest first after it, nearest
+#: last before it): a multi-frame model of window radius r reads r frames across the border,
+#: and every chunk holds at least one frame, so this covers windows up to radius 2.
+CONTEXT_CHUNKS = 2
+
+
+def context_chunks(job_id: str, index: int, count: int) -> tuple[list[str], list[str]]:
+    """The chunk keys before and after chunk `index` of `count` a window model may read."""
+    before = range(max(0, index - CONTEXT_CHUNKS), index)
+    after = range(index + 1, min(count, index + 1 + CONTEXT_CHUNKS))
+    return [chunk_key(job_id, i) for i in before], [chunk_key(job_id, i) for i in after]
+
+
 def upscaled_prefix(job_id: str) -> str:
     return f"{job_prefix(job_id)}up/"
 
