@@ -12,10 +12,13 @@ import psutil
 import pytest
 
 from tests.live.test_pacing import frames_at, simulate, slow_tier
+from upscaler.live.cli import main as live_main
 from upscaler.live.output import TsOutput
 from upscaler.live.pacing import FakeClock, Scheduler
 from upscaler.live.session import LiveOptions, LiveSession, live_threads
 from upscaler.live.source import VideoInfo
+from upscaler.models.checkpoint import save_checkpoint
+from upscaler.models.multiframe import build_fast_mf
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +33,21 @@ def test_live_runs_the_fused_model_step(live_clip):
     assert summary["frames_in"] == 25
     assert summary["frames_out"] + summary["dropped"] == 25
     assert summary["torch_threads"] == live_threads(None)
+
+
+@pytest.mark.parametrize("flag", ["--model", "--fallback"])
+def test_live_refuses_a_window_model_in_one_line(live_clip, tmp_path, capsys, flag):
+    """A multi-frame model would be fed lone frames: refused, as the model or the fallback."""
+    config = {"width": 8, "depth": 2}
+    window = tmp_path / "mf.pt"
+    save_checkpoint(window, "fast-mf", 2, config, build_fast_mf(2, **config).state_dict())
+    code = live_main(["live", str(live_clip), flag, str(window), "--duration", "1"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 4
+    assert lines == [
+        f"upscaler: error: {window} reads a window of 3 frames; live mode runs single-frame "
+        "models only (e.g. fast)"
+    ]
 
 
 def test_live_uses_every_physical_core_unless_told():

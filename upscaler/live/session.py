@@ -20,7 +20,7 @@ from PIL import Image
 
 from upscaler.engine.pipeline import upscale_group
 from upscaler.engine.runner import Upscaler
-from upscaler.errors import InputError
+from upscaler.errors import InputError, ModelError
 from upscaler.live.pacing import (
     DROP,
     Clock,
@@ -70,6 +70,18 @@ def model_tier(upscaler: Upscaler, info: VideoInfo) -> Tier:
         return upscale_group(upscaler, [decoded], info.matrix, info.full_range, info.bits)[0]
 
     return Tier(upscaler.name, run)
+
+
+def single_frame(upscaler: Upscaler) -> Upscaler:
+    """`upscaler`, refused when its model reads a window of frames: live mode sees each frame
+    as it arrives, and waiting for the next ones would add their interval to every frame's
+    latency (feeding a lone frame repeated instead would run the model outside its training)."""
+    if upscaler.radius:
+        raise ModelError(
+            f"{upscaler.name} reads a window of {upscaler.model.window} frames; live mode runs "
+            "single-frame models only (e.g. fast)"
+        )
+    return upscaler
 
 
 def bicubic_tier(scale: int) -> Tier:
@@ -158,10 +170,14 @@ class LiveSession:
         with open_source(opts.source, self.guard) as container:
             info = self.info = video_info(container)
             audio_in = container.streams.audio[0] if container.streams.audio else None
-            upscaler = Upscaler(opts.model, opts.scale, opts.device, runtime=opts.runtime)
+            upscaler = single_frame(
+                Upscaler(opts.model, opts.scale, opts.device, runtime=opts.runtime)
+            )
             tiers = [model_tier(upscaler, info)]
             if opts.fallback:
-                fallback = Upscaler(opts.fallback, opts.scale, opts.device, runtime=opts.runtime)
+                fallback = single_frame(
+                    Upscaler(opts.fallback, opts.scale, opts.device, runtime=opts.runtime)
+                )
                 tiers.append(model_tier(fallback, info))
             tiers.append(bicubic_tier(opts.scale))
             if upscaler.device.type == "cpu":
