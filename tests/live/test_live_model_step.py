@@ -10,7 +10,9 @@ import av
 import numpy as np
 import psutil
 import pytest
+import torch
 
+from benchmarks.speed import live_run
 from tests.live.test_pacing import frames_at, simulate, slow_tier
 from upscaler.live.cli import main as live_main
 from upscaler.live.output import TsOutput
@@ -86,3 +88,13 @@ def test_ts_output_preset_auto_follows_the_output_size():
     settings = _x264_settings(buffer.getvalue())
     for option in ("subme=0", "me=dia", "sliced_threads=1", "bframes=0", "mbtree=0"):
         assert option in settings, settings
+
+
+def test_benchmark_live_row_reads_the_session_counters_and_keeps_the_threads():
+    """`benchmarks.speed`'s live row: the session's summary, and the bench's later rows keep
+    their own thread count (the session sets every physical core)."""
+    torch.set_num_threads(1)
+    summary = live_run("fast", "160x96", 1.0, 25, out=True)
+    assert torch.get_num_threads() == 1
+    assert summary["frames_in"] == 25 and summary["out_frames"] == summary["frames_out"]
+    assert summary["enhanced"] + summary["degraded"] + summary["dropped"] == 25
