@@ -88,15 +88,16 @@ def bicubic_tier(scale: int) -> Tier:
     return Tier("bicubic-pil", lambda frame: bicubic_planes(frame.planes, scale))
 
 
-def warm_up(tiers: list[Tier], info: VideoInfo, rounds: int = 2) -> None:
-    """Run every tier on a blank frame of the source's size to set its starting cost."""
+def warm_up(tiers: list[Tier], info: VideoInfo, rounds: int = 3) -> None:
+    """Run every tier on a blank frame of the source's size to set its starting cost: the
+    lowest of `rounds` (the first run of a fresh session also pays for building it)."""
     dtype = np.uint16 if info.bits > 8 else np.uint8
     probe = _blank_frame(info, dtype)
     for tier in tiers:
         for _ in range(rounds):
             started = time.monotonic()
             tier.run(probe)
-            tier.cost = time.monotonic() - started
+            tier.measured(time.monotonic() - started)
 
 
 def _model_step(upscaler: Upscaler, info: VideoInfo) -> str:
