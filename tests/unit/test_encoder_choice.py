@@ -16,7 +16,7 @@ COLOUR = Colour(1, 1, 1, 1)
 
 
 def test_auto_preset_by_output_size():
-    assert auto_preset(852, 480) == "veryfast"
+    assert auto_preset(852, 480) == "superfast"
     assert auto_preset(1280, 720) == "superfast"
     assert auto_preset(1920, 1080) == "ultrafast"
 
