@@ -265,7 +265,10 @@ class Scheduler:
         )
 
     def _estimate(self, tier: Tier, now: float) -> float:
-        return tier.best if self._stale(tier, now) else tier.cost  # type: ignore[return-value]
+        """The cost to plan with: the best measured one for a probe, else the estimate."""
+        if tier.best is not None and self._stale(tier, now):
+            return tier.best
+        return tier.cost
 
     def choose(self, arrival: float, behind: list[float], now: float) -> int:
         """The best tier for a frame that arrived at `arrival`, with frames that arrived at
