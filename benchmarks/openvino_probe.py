@@ -27,7 +27,6 @@ import torch
 from upscaler.engine.fused import export_fused
 from upscaler.engine.onnx_runtime import _OPSET, ort_session
 from upscaler.engine.runner import Upscaler
-from upscaler.errors import UpscalerError
 from upscaler.evaluate.bench import sample_frames
 from upscaler.models import load_model
 from upscaler.models.base import SRModel
@@ -39,7 +38,7 @@ def _openvino() -> Any:
     try:
         import openvino
     except ImportError:
-        raise UpscalerError("openvino is not importable (see this script's docstring)") from None
+        raise SystemExit("openvino_probe: openvino is not importable (see the docstring)") from None
     return openvino.Core()
 
 
