@@ -66,7 +66,7 @@ data: $(CORE)
 	$(PY) scripts/make_clips.py
 
 bench: $(CORE)
-	$(PY) -m benchmarks.speed --models bicubic,lanczos,fast --size 426x240
+	$(PY) -m benchmarks.speed
 
 # CloudFormation via the pinned CDK CLI (the tests synthesize in-process without it).
 synth: $(DEV)

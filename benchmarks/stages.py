@@ -1,16 +1,20 @@
-"""Where a frame's time goes: each pipeline stage timed alone, in one process.
+"""Where a frame's time goes: each stage of the pipeline timed alone, in one process.
 
 Usage: `python -m benchmarks.stages [--model fast] [--size 960x540] [--runtime auto]`.
-Stages as `upscale_chunk` runs them (batch 4, 4:2:0): decode, planes -> tensors, the model
-on Y, chroma resampling, tensors -> planes, frame building, and x264 encoding per preset.
-CPU milliseconds per frame (the process's CPU time, all threads: wall-clock is meaningless
-for millisecond stages on a loaded machine), best of a few rounds.
+Stages as `upscale_chunk` runs them (batch 4, 8-bit 4:2:0): decode, the model step
+(`upscale_group`: the fused uint8 session where it applies), the model alone on Y floats
+inside it, the unfused path it replaced (`to_planes` + `upscale` + `from_planes`), output
+frame building, and x264 per preset at the output size; then the whole of it end to end.
+CPU milliseconds per frame (the process's CPU time, all threads: steady where wall-clock is
+not, on a loaded machine), best of a few rounds. On an idle machine with C cores, end-to-end
+fps can reach about C * 1000 / (sum of the stages' CPU ms), if the stages overlap perfectly.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,11 +23,11 @@ from pathlib import Path
 import av
 import torch
 
-from upscaler.engine.pipeline import from_planes, to_planes
+from upscaler.engine.pipeline import from_planes, to_planes, upscale_chunk, upscale_group
 from upscaler.engine.runner import Upscaler
 from upscaler.media.frames import decode_frames, planes_to_frame
 from upscaler.media.sample import make_sample_clip
-from upscaler.models.resample import imresize
+from upscaler.media.writer import EncodeSettings
 
 
 def _best_ms(work: Callable[[], object], frames: int, rounds: int = 5) -> float:
@@ -52,48 +56,41 @@ def _encode_ms(frames: list[av.VideoFrame], preset: str) -> float:
 
 
 def stage_times(model: str, width: int, height: int, runtime: str, batch: int = 4) -> dict:
-    """Milliseconds per frame of each stage."""
+    """CPU milliseconds per frame of each stage, and of the whole chunk end to end."""
+    up = Upscaler(model, 2, "cpu", tile=0, runtime=runtime)
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_sample_clip(Path(tmp) / "s.mp4", width, height, 1.0, audio=False)
+        clip = make_sample_clip(Path(tmp) / "s.mp4", width, height, 2.0, audio=False)
 
         def decode_all() -> list:
             with av.open(str(clip)) as container:
                 return list(decode_frames(container, "yuv420p"))
 
         decoded = decode_all()
-        decode = _best_ms(decode_all, 1, 2)
-    frames = len(decoded)
-    decode /= frames
-    group = decoded[:batch]
-    up = Upscaler(model, 2, "cpu", tile=0, runtime=runtime)
-    planes = to_planes(group, 8)
-    forward = up.runtime.forward_for(tuple(planes.y.shape))
-    result = up.upscale(planes, "bt709")
-    rows = {
-        "decode": decode,
-        "to_planes": _best_ms(lambda: to_planes(group, 8), batch),
-        f"model on Y ({up.runtime.name_for(tuple(planes.y.shape))})": _best_ms(
-            lambda: forward(planes.y), batch
-        ),
-        "chroma bicubic, imresize (before)": _best_ms(
-            lambda: imresize(torch.cat([planes.cb, planes.cr], 1), size=result.cb.shape[-2:]),
-            batch,
-        ),
-        "chroma bicubic, engine (after)": _best_ms(
-            lambda: up._chroma(torch.cat([planes.cb, planes.cr], 1), result.cb.shape[-2:]),
-            batch,
-        ),
-        "upscale() in all": _best_ms(lambda: up.upscale(planes, "bt709"), batch),
-        "upscale(bits=8) in all (codes back)": _best_ms(
-            lambda: up.upscale(planes, "bt709", bits=8), batch
-        ),
-        "from_planes": _best_ms(lambda: from_planes(result, 8), batch),
-    }
-    out = from_planes(result, 8)
-    rows["planes_to_frame"] = _best_ms(lambda: [planes_to_frame(p, "yuv420p") for p in out], batch)
-    built = [planes_to_frame(p, "yuv420p") for p in out] * 3
-    for preset in ("ultrafast", "superfast", "veryfast"):
-        rows[f"x264 {preset}"] = _encode_ms(built, preset)
+        rows = {"decode": _best_ms(decode_all, len(decoded), 2)}
+        group = decoded[:batch]
+        planes = to_planes(group, 8)
+        step = "fused" if up.fused(tuple(p.shape for p in group[0].planes), batch, 8) else "unfused"
+        rows[f"model step, upscale_group ({step})"] = _best_ms(
+            lambda: upscale_group(up, group, "bt709", False, 8), batch
+        )
+        forward = up.runtime.forward_for(tuple(planes.y.shape))
+        rows[f"  model alone on Y floats ({up.runtime.name_for(tuple(planes.y.shape))})"] = (
+            _best_ms(lambda: forward(planes.y), batch)
+        )
+        rows["unfused path: to_planes + upscale + from_planes"] = _best_ms(
+            lambda: from_planes(up.upscale(to_planes(group, 8), "bt709", bits=8), 8), batch
+        )
+        out = upscale_group(up, group, "bt709", False, 8)
+        rows["planes_to_frame"] = _best_ms(
+            lambda: [planes_to_frame(p, "yuv420p") for p in out], batch
+        )
+        built = [planes_to_frame(p, "yuv420p") for p in out] * 6
+        for preset in ("ultrafast", "superfast", "veryfast"):
+            rows[f"x264 {preset}"] = _encode_ms(built, preset)
+        started = time.process_time()
+        result = upscale_chunk(clip, Path(tmp) / "o.mp4", up, EncodeSettings(preset="auto"), batch)
+        cpu = (time.process_time() - started) * 1000 / result.frames
+        rows[f"end to end, preset auto (wall ms/frame {1000 / result.fps:.1f})"] = cpu
     return rows
 
 
@@ -104,8 +101,10 @@ def main() -> None:
     parser.add_argument("--runtime", default="auto")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    load = os.getloadavg()[0]
     with torch.inference_mode():
         rows = stage_times(args.model, width, height, args.runtime)
+    print(f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after\n")
     print(f"| stage ({args.model} x2, {args.size}) | CPU ms per frame |\n|---|---|")
     for name, ms in rows.items():
         print(f"| {name} | {ms:.2f} |")

@@ -479,8 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset",
         default="auto",
-        help="x264/x265 preset; auto (default): veryfast up to 480p, superfast to 720p, "
-        "ultrafast above, so the encoder keeps up with the model",
+        help="x264/x265 preset; auto (default): ultrafast on the CPU, so the "
+        "encoder keeps up with the model (veryfast: smaller files)",
     )
     p.add_argument("--tile", type=_tile_arg, default=None, help="auto, 0 (off) or tile size")
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")

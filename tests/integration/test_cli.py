@@ -85,7 +85,7 @@ def test_bench_reports_both_fps(tmp_path):
     [row] = json.loads(proc.stdout)
     assert row["model_fps"] > 0 and row["end_to_end_fps"] > 0
     assert row["model_cpu_ms"] > 0 and row["end_to_end_cpu_ms"] > 0
-    assert row["runtime"] == "torch" and row["preset"] == "veryfast"  # small output
+    assert row["runtime"] == "torch" and row["preset"] == "ultrafast"
 
 
 def test_resume_reuses_finished_chunks_and_is_identical(chunked_clip, tmp_path):

@@ -10,12 +10,17 @@ import av
 import numpy as np
 import psutil
 import pytest
+import torch
 
+from benchmarks.speed import live_run
 from tests.live.test_pacing import frames_at, simulate, slow_tier
+from upscaler.live.cli import main as live_main
 from upscaler.live.output import TsOutput
 from upscaler.live.pacing import FakeClock, Scheduler
 from upscaler.live.session import LiveOptions, LiveSession, live_threads
 from upscaler.live.source import VideoInfo
+from upscaler.models.checkpoint import save_checkpoint
+from upscaler.models.multiframe import build_fast_mf
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +35,21 @@ def test_live_runs_the_fused_model_step(live_clip):
     assert summary["frames_in"] == 25
     assert summary["frames_out"] + summary["dropped"] == 25
     assert summary["torch_threads"] == live_threads(None)
+
+
+@pytest.mark.parametrize("flag", ["--model", "--fallback"])
+def test_live_refuses_a_window_model_in_one_line(live_clip, tmp_path, capsys, flag):
+    """A multi-frame model would be fed lone frames: refused, as the model or the fallback."""
+    config = {"width": 8, "depth": 2}
+    window = tmp_path / "mf.pt"
+    save_checkpoint(window, "fast-mf", 2, config, build_fast_mf(2, **config).state_dict())
+    code = live_main(["live", str(live_clip), flag, str(window), "--duration", "1"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 4
+    assert lines == [
+        f"upscaler: error: {window} reads a window of 3 frames; live mode runs single-frame "
+        "models only (e.g. fast)"
+    ]
 
 
 def test_live_uses_every_physical_core_unless_told():
@@ -68,3 +88,13 @@ def test_ts_output_preset_auto_follows_the_output_size():
     settings = _x264_settings(buffer.getvalue())
     for option in ("subme=0", "me=dia", "sliced_threads=1", "bframes=0", "mbtree=0"):
         assert option in settings, settings
+
+
+def test_benchmark_live_row_reads_the_session_counters_and_keeps_the_threads():
+    """`benchmarks.speed`'s live row: the session's summary, and the bench's later rows keep
+    their own thread count (the session sets every physical core)."""
+    torch.set_num_threads(1)
+    summary = live_run("fast", "160x96", 1.0, 25, out=True)
+    assert torch.get_num_threads() == 1
+    assert summary["frames_in"] == 25 and summary["out_frames"] == summary["frames_out"]
+    assert summary["enhanced"] + summary["degraded"] + summary["dropped"] == 25

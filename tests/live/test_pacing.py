@@ -121,6 +121,21 @@ def test_recovers_the_model_when_the_load_goes_away():
     assert late == [0] * len(late)
 
 
+def test_probes_the_model_again_after_a_busy_spell_pushed_it_over_the_budget():
+    """The model costs 0.4 s for the first 2 s (a busy machine), 20 ms after. Its estimate
+    goes over the budget, so it would never be chosen (nor measured) again: a probe every
+    `probe_after` s finds it fast again, at the price of a late frame while it is not."""
+    clock = FakeClock()
+    model = slow_tier(clock, "fast", lambda _: 0.400 if clock.now() < 2.0 else 0.020)
+    model.measured(0.020)  # the warm-up, before the busy spell
+    sched = Scheduler([model, slow_tier(clock, "bicubic", 0.005)], budget=0.25, clock=clock)
+    done = simulate(clock, sched, frames_at(30, 300))
+    assert [t for f, t, _ in done if f >= 150] == [0] * len([f for f, *_ in done if f >= 150])
+    late = [lat for _, _, lat in done if lat > 0.25 + 1e-9]
+    assert len(late) <= 3 and max(late) < 0.25 + 0.400
+    assert model.best == pytest.approx(0.020) and model.cost == pytest.approx(0.020)
+
+
 def test_middle_tier_is_used_before_bicubic():
     clock = FakeClock()
     tiers = [

@@ -17,6 +17,7 @@ from upscaler.engine.pipeline import _Stage
 from upscaler.engine.tiling import auto_tile, tiled_forward
 from upscaler.media.chunks import plan_chunks
 from upscaler.media.probe import Colour, MediaInfo, PacketIndex, VideoInfo, is_variable_rate
+from upscaler.models import load_model
 from upscaler.models.resample import _resize_axis, imresize
 
 
@@ -184,3 +185,12 @@ def test_stage_wait_survives_ctrl_c_where_join_does_not():
     threading.Timer(0.2, release.set).start()
     stage.wait()  # must really wait for the thread, not return early
     assert done == ["finished"] and not stage.is_alive()
+
+
+@pytest.mark.parametrize(("h", "w"), [(29, 41), (2, 7)])
+def test_bicubic_baseline_is_imresize(h, w):
+    """`bicubic` runs as `BicubicChroma`'s conv where the factor allows (tiny planes: imresize
+    itself); either way the values are imresize's."""
+    x = torch.rand(2, 1, h, w)
+    model = load_model("bicubic", 2)
+    assert torch.allclose(model(x), imresize(x, scale=2), atol=1e-5)

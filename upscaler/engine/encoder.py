@@ -5,10 +5,12 @@
   keeps up with 4K. Probed once per process by opening a tiny encoder; anything else (no
   driver, no GPU, a pixel format NVENC lacks, lossless, UPSCALER_NVENC=0) falls back to
   libx264/libx265.
-- On the CPU, preset `auto` picks x264/x265's preset by output size: measured here at 1080p
-  output, veryfast costs ~5x the CPU time of ultrafast per frame, as much as the `fast` model
-  itself, while at 480p it costs ~6 ms (docs/BENCHMARKS.md). Files from the faster presets are
-  larger at the same CRF (about 1.8x at 1080p), not worse looking.
+- On the CPU, preset `auto` is x264/x265's ultrafast at every output size. With the fused
+  `fast` step the encoder is a large share of a frame's CPU time (`benchmarks.stages`, per
+  frame: at 1080p output veryfast 43 ms, superfast 32, ultrafast 11 against the model's
+  ~60; at 480p 8.4 / 5.6 / 2.0 against ~12), so any slower preset sets the pace on two cores.
+  Files are larger at the same CRF (vs veryfast: ~1.8x at 1080p, ~2.8x at 480p), not worse
+  looking (closer to a lossless encode, in fact); `--preset veryfast` for smaller files.
 """
 
 from __future__ import annotations
@@ -26,16 +28,8 @@ from upscaler.media.writer import EncodeSettings, add_video_encoder, add_video_s
 NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
 #: Formats NVENC takes, from the formats the engine encodes in (10-bit 4:2:0 as P010).
 _NVENC_PIX_FMTS = {"yuv420p": "yuv420p", "yuv444p": "yuv444p", "yuv420p10le": "p010le"}
-#: (largest output pixels per frame, x264/x265 preset), first match wins.
-AUTO_PRESETS = ((854 * 480, "veryfast"), (1280 * 720, "superfast"), (None, "ultrafast"))
-
-
-def auto_preset(width: int, height: int) -> str:
-    """The x264/x265 preset for frames of this output size on the CPU."""
-    for limit, preset in AUTO_PRESETS:
-        if limit is None or width * height <= limit:
-            return preset
-    raise AssertionError("unreachable")
+#: The x264/x265 preset `auto` stands for on the CPU, whatever the output size.
+AUTO_PRESET = "ultrafast"
 
 
 @cache
@@ -77,7 +71,7 @@ def add_encoder(
     """Add the video stream (NVENC or x264/x265, preset resolved) and return it with the pixel
     format frames must be given in."""
     if settings.preset == "auto":
-        settings = replace(settings, preset=auto_preset(width, height))
+        settings = replace(settings, preset=AUTO_PRESET)
     encoder = choose_encoder(settings, pix_fmt, gpu)
     if encoder == settings.encoder:
         stream = add_video_encoder(

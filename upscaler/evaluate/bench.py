@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from upscaler.engine.colour import rgb_to_ycbcr, to_codes
-from upscaler.engine.encoder import auto_preset
+from upscaler.engine.encoder import AUTO_PRESET
 from upscaler.engine.pipeline import upscale_chunk, upscale_group
 from upscaler.engine.runner import Planes, Upscaler
 from upscaler.media.frames import DecodedFrame
@@ -110,9 +110,7 @@ def run_bench(
     The encoder preset is the pipeline's `auto` choice for the output size unless `settings`
     says otherwise."""
     settings = settings or EncodeSettings(preset="auto")
-    preset = settings.preset
-    if preset == "auto":
-        preset = auto_preset(width * scale, height * scale)
+    preset = AUTO_PRESET if settings.preset == "auto" else settings.preset
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_sample_clip(Path(tmp) / "bench.mp4", width, height, clip_seconds, audio=False)

@@ -63,7 +63,9 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--no-drop", action="store_true", help="never drop: bicubic even when late")
     p.add_argument(
-        "--preset", default="auto", help="x264 preset for --out (default auto: by output size)"
+        "--preset",
+        default="auto",
+        help="x264 preset for --out (default auto: ultrafast, as for files)",
     )
     p.set_defaults(func=cmd_live)
 

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import av
 
-from upscaler.engine.encoder import auto_preset
+from upscaler.engine.encoder import AUTO_PRESET
 from upscaler.errors import MediaError, OutputError
 from upscaler.live.source import VideoInfo
 from upscaler.media.frames import planes_to_frame
@@ -57,10 +57,8 @@ class TsOutput:
         self._video.pix_fmt = self._pix_fmt
         self._video.time_base = info.time_base
         self._video.codec_context.time_base = info.time_base
-        if preset == "auto":  # by output size, as for files (x264 at 1080p costs a core)
-            preset = auto_preset(self._video.width, self._video.height)
         self._video.options = {
-            "preset": preset,
+            "preset": AUTO_PRESET if preset == "auto" else preset,  # as for files
             "tune": "zerolatency",
             "crf": str(crf),
             "g": str(max(1, round(float(rate)))),  # a keyframe every second for late joiners

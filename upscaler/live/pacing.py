@@ -122,12 +122,20 @@ class FrameQueue:
 
 @dataclass
 class Tier:
-    """One way of producing an output frame, with its running cost estimate in seconds."""
+    """One way of producing an output frame, with its running cost estimate in seconds and
+    the lowest cost it has been measured at (`best`; None: only the estimate is known)."""
 
     name: str
     run: Callable[[Any], Any]
     cost: float = 0.0
     used: int = 0
+    best: float | None = None
+    measured_at: float | None = None  # clock time of its last run (None: not run yet)
+
+    def measured(self, seconds: float) -> None:
+        """Record a warm-up run: the estimate starts at the lowest one (the least disturbed)."""
+        self.best = seconds if self.best is None else min(self.best, seconds)
+        self.cost = self.best
 
 
 class Stats:
@@ -225,6 +233,12 @@ class Scheduler:
 
     `tiers` go from best to cheapest; their `cost` starts at a measured warm-up value and
     follows an exponential moving average of the measured run times.
+
+    A tier's estimate only moves when it runs, so one busy spell on the machine could push
+    the model's above the budget for good, even after the load has gone. A better tier not
+    run for `probe_after` seconds is therefore *probed*: chosen as if it cost its `best`
+    measured time, and its estimate restarts from what that run takes. At worst (the load is
+    still there) one frame per `probe_after` seconds is late by the difference.
     """
 
     tiers: list[Tier]
@@ -234,19 +248,34 @@ class Scheduler:
     alpha: float = 0.3
     margin: float = 1.2  # costs are padded by this factor: run times jitter on a busy CPU
     stats: Stats | None = None
+    probe_after: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.tiers:
             raise ValueError("at least one tier is needed")
         if self.stats is None:
             self.stats = Stats(self.clock)
+        self._started = self.clock.now()
+
+    def _stale(self, tier: Tier, now: float) -> bool:
+        """Not run for `probe_after` seconds (and not the cheapest, which always runs)."""
+        last = self._started if tier.measured_at is None else tier.measured_at
+        return (
+            tier is not self.tiers[-1] and tier.best is not None and now - last > self.probe_after
+        )
+
+    def _estimate(self, tier: Tier, now: float) -> float:
+        """The cost to plan with: the best measured one for a probe, else the estimate."""
+        if tier.best is not None and self._stale(tier, now):
+            return tier.best
+        return tier.cost
 
     def choose(self, arrival: float, behind: list[float], now: float) -> int:
         """The best tier for a frame that arrived at `arrival`, with frames that arrived at
         `behind` still queued (each of those is assumed to get the cheapest tier)."""
         cheapest = self.tiers[-1].cost * self.margin
         for index, tier in enumerate(self.tiers):
-            finish = now + tier.cost * self.margin
+            finish = now + self._estimate(tier, now) * self.margin
             if finish > arrival + self.budget:
                 continue
             for later in behind:
@@ -267,19 +296,23 @@ class Scheduler:
             self.stats.dropped(late=True)
             return DROP, None, now - queued.arrival
         tier = self.tiers[index]
+        probe = self._stale(tier, now)
         result = tier.run(queued.item)
         done = self.clock.now()
-        self.update_cost(index, done - now)
+        self.update_cost(index, done - now, restart=probe)
         latency = done - queued.arrival
         self.stats.done(index, tier.name, latency)
         return index, result, latency
 
-    def update_cost(self, index: int, seconds: float) -> None:
+    def update_cost(self, index: int, seconds: float, restart: bool = False) -> None:
+        """Fold a measured run time into the tier's estimate (`restart`: replace it)."""
         tier = self.tiers[index]
-        if tier.used == 0 and tier.cost == 0:
+        if restart or (tier.used == 0 and tier.cost == 0):
             tier.cost = seconds
         else:
             tier.cost = (1 - self.alpha) * tier.cost + self.alpha * seconds
+        tier.best = seconds if tier.best is None else min(tier.best, seconds)
+        tier.measured_at = self.clock.now()
         tier.used += 1
 
 

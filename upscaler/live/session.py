@@ -20,7 +20,7 @@ from PIL import Image
 
 from upscaler.engine.pipeline import upscale_group
 from upscaler.engine.runner import Upscaler
-from upscaler.errors import InputError
+from upscaler.errors import InputError, ModelError
 from upscaler.live.pacing import (
     DROP,
     Clock,
@@ -72,19 +72,32 @@ def model_tier(upscaler: Upscaler, info: VideoInfo) -> Tier:
     return Tier(upscaler.name, run)
 
 
+def single_frame(upscaler: Upscaler) -> Upscaler:
+    """`upscaler`, refused when its model reads a window of frames: live mode sees each frame
+    as it arrives, and waiting for the next ones would add their interval to every frame's
+    latency (feeding a lone frame repeated instead would run the model outside its training)."""
+    if upscaler.radius:
+        raise ModelError(
+            f"{upscaler.name} reads a window of {upscaler.model.window} frames; live mode runs "
+            "single-frame models only (e.g. fast)"
+        )
+    return upscaler
+
+
 def bicubic_tier(scale: int) -> Tier:
     return Tier("bicubic-pil", lambda frame: bicubic_planes(frame.planes, scale))
 
 
-def warm_up(tiers: list[Tier], info: VideoInfo, rounds: int = 2) -> None:
-    """Run every tier on a blank frame of the source's size to set its starting cost."""
+def warm_up(tiers: list[Tier], info: VideoInfo, rounds: int = 3) -> None:
+    """Run every tier on a blank frame of the source's size to set its starting cost: the
+    lowest of `rounds` (the first run of a fresh session also pays for building it)."""
     dtype = np.uint16 if info.bits > 8 else np.uint8
     probe = _blank_frame(info, dtype)
     for tier in tiers:
         for _ in range(rounds):
             started = time.monotonic()
             tier.run(probe)
-            tier.cost = time.monotonic() - started
+            tier.measured(time.monotonic() - started)
 
 
 def _model_step(upscaler: Upscaler, info: VideoInfo) -> str:
@@ -158,10 +171,14 @@ class LiveSession:
         with open_source(opts.source, self.guard) as container:
             info = self.info = video_info(container)
             audio_in = container.streams.audio[0] if container.streams.audio else None
-            upscaler = Upscaler(opts.model, opts.scale, opts.device, runtime=opts.runtime)
+            upscaler = single_frame(
+                Upscaler(opts.model, opts.scale, opts.device, runtime=opts.runtime)
+            )
             tiers = [model_tier(upscaler, info)]
             if opts.fallback:
-                fallback = Upscaler(opts.fallback, opts.scale, opts.device, runtime=opts.runtime)
+                fallback = single_frame(
+                    Upscaler(opts.fallback, opts.scale, opts.device, runtime=opts.runtime)
+                )
                 tiers.append(model_tier(fallback, info))
             tiers.append(bicubic_tier(opts.scale))
             if upscaler.device.type == "cpu":

@@ -35,7 +35,7 @@ _X26X_PIX_FMTS = (
 ENCODER_PIX_FMTS = {"libx264": _X26X_PIX_FMTS, "libx265": _X26X_PIX_FMTS}
 
 
-#: "auto": chosen by output size when the encoder is added (upscaler.engine.encoder).
+#: "auto": chosen when the encoder is added (upscaler.engine.encoder: ultrafast on the CPU).
 PRESETS = (
     "auto",
     "ultrafast",

@@ -22,4 +22,9 @@ class Interpolation(SRModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        return imresize(x, size=(h * self.scale, w * self.scale), kernel=self.kernel)
+        size = (h * self.scale, w * self.scale)
+        if self.kernel == "cubic":  # the same values as one conv: ~1.5-2x less CPU at 1080p
+            from upscaler.engine.chroma import upscale_chroma  # (it imports this package)
+
+            return upscale_chroma(x, size)
+        return imresize(x, size=size, kernel=self.kernel)
