@@ -61,6 +61,7 @@ def test_family_round_trips(name, family_clips, tmp_path, capsys, caplog):
 
     after = probe(out, BIG)
     assert after.video.frame_count == fam.frames
+    assert after.video.frame_rate == fam.rate, before.video.frame_rate  # was 1 / time base
     # every frame at its source time (Matroska counts in milliseconds, and shifts the whole
     # file when AAC priming puts the audio before zero: A/V sync is what is kept)
     times, source_times = frame_times_of(out), frame_times_of(src)

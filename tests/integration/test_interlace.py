@@ -81,7 +81,9 @@ def test_field_rate_doubles_frames_at_the_field_times(clips, tmp_path, capsys):
     fam, out = FAMILIES[WOVEN], tmp_path / "field.mkv"
     upscale(clips[WOVEN], out, capsys, "--deinterlace", "field")
     frames = frames_rgb(out)
-    assert len(frames) == probe(out, BIG).video.frame_count == 2 * fam.frames
+    after = probe(out, BIG).video
+    assert len(frames) == after.frame_count == 2 * fam.frames
+    assert after.frame_rate == 2 * fam.rate
     step = float(1 / fam.rate) / 2
     expected = [t + half for t in frame_times_of(clips[WOVEN]) for half in (0, step)]
     assert frame_times_of(out) == pytest.approx(expected, abs=0.0006)

@@ -116,6 +116,11 @@ def merge_chunks(
                     out = av.open(str(tmp), "w", format=muxer, options=options)
                     with out:  # closing writes the trailer, which can fail too
                         video = out.add_stream_from_template(video_template)
+                        if video_template.guessed_rate:
+                            # Matroska's default frame duration; without it the muxer writes
+                            # one tick of the chunk's time base (12800 "fps"). The chunk's
+                            # average is skewed by its B-frame delay, its guessed rate is not.
+                            video.codec_context.framerate = video_template.guessed_rate
                         if rotation:
                             video.set_display_rotation(rotation)
                         _carry_metadata(src, out, video)
