@@ -1,19 +1,23 @@
-"""Interlaced and anamorphic input: detection by the pictures (not the flags), bwdif before
-the model, square pixels on request. The interlaced clips are woven from a progressive render
-at twice the frame rate, so that render is the ground truth."""
+"""Interlaced, telecined and anamorphic input: detection by the pictures (not the flags),
+bwdif or inverse telecine before the model, square pixels on request. The interlaced clips
+are woven from a progressive render at twice the frame rate, the telecined one from a render
+at 24000/1001 by 3:2 pulldown, so those renders are the ground truth."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import av
 import numpy as np
 import pytest
 
 from tests.clips import frame_times_of
-from tests.formats import FAMILIES, make_family_clip
+from tests.formats import FAMILIES, TELECINED, make_family_clip, pulldown_fields
 from upscaler import cli
 from upscaler.evaluate.metrics import psnr
+from upscaler.media.chunks import plan_chunks
 from upscaler.media.limits import Limits
-from upscaler.media.probe import probe
+from upscaler.media.probe import probe, probe_with_packets
 from upscaler.media.sample import render_frames
 
 BIG = Limits(max_input_pixels=1 << 40)
@@ -24,7 +28,8 @@ WOVEN = "ts-h264-interlaced-ac3"
 def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("interlace")
     names = (WOVEN, "ts-mpeg2-interlaced-ac3", "dv-avi-pcm", "dvd-mpeg2-ps-ac3", "xvid-avi-mp3")
-    return {n: make_family_clip(root / f"{n}{FAMILIES[n].suffix}", FAMILIES[n]) for n in names}
+    made = {n: make_family_clip(root / f"{n}{FAMILIES[n].suffix}", FAMILIES[n]) for n in names}
+    return made | {"telecined": make_family_clip(root / "telecined.vob", TELECINED)}
 
 
 def upscale(src, out, capsys, *extra: str) -> str:
@@ -43,9 +48,12 @@ def test_detection_trusts_pictures_not_flags(clips):
     for name in (WOVEN, "ts-mpeg2-interlaced-ac3"):
         video = probe(clips[name]).video
         assert video.interlaced and video.field_order == "tt" and video.combed == 1.0
+        assert not video.telecined  # re-pairing fields of different moments combs too
     dv = probe(clips["dv-avi-pcm"]).video  # DV flags every frame interlaced; these are not
-    assert dv.interlaced_flags == 1.0 and not dv.interlaced
+    assert dv.interlaced_flags == 1.0 and not dv.interlaced and not dv.telecined
     assert not probe(clips["xvid-avi-mp3"]).video.interlaced
+    film = probe(clips["telecined"]).video  # 2 of each 5 frames combed
+    assert film.telecined and film.combed == pytest.approx(0.4)
 
 
 def test_deinterlaced_x2_beats_woven_fields(clips, tmp_path, capsys):
@@ -107,3 +115,43 @@ def test_square_pixels_keep_the_display_aspect(clips, name, size, tmp_path, caps
     ratio = after.display_aspect_ratio / before.display_aspect_ratio
     assert float(ratio) == pytest.approx(1, rel=0.01)
     assert after.frame_count == before.frame_count
+
+
+def test_telecined_film_comes_back_frame_for_frame(clips, tmp_path, capsys, caplog):
+    """auto chooses ivtc (fieldmatch + decimate): the 16 film frames at 24000/1001, each
+    scored against the film frame rendered at the output size; bwdif (frame) keeps 20 frames,
+    each scored against the film frame of its top field (the one bwdif keeps)."""
+    fam, src = TELECINED, clips["telecined"]
+    film = render_frames(2 * fam.width, 2 * fam.height, fam.frames * 4 // 5)
+    tops = pulldown_fields(fam.frames)[0::2]
+    upscale(src, tmp_path / "ivtc.mkv", capsys)
+    assert "telecined film (3:2 pulldown, 40% of sample frames combed)" in caplog.text
+    upscale(src, tmp_path / "frame.mkv", capsys, "--deinterlace", "frame")
+    ivtc, frame = frames_rgb(tmp_path / "ivtc.mkv"), frames_rgb(tmp_path / "frame.mkv")
+    assert (len(ivtc), len(frame)) == (len(film), fam.frames)
+    scores = {
+        "ivtc": float(np.mean([psnr(o, t) for o, t in zip(ivtc, film, strict=True)])),
+        "frame": float(np.mean([psnr(o, film[k]) for o, k in zip(frame, tops, strict=True)])),
+    }
+    print(f"PSNR-Y x2 vs film truth: ivtc {scores['ivtc']:.2f}, bwdif {scores['frame']:.2f}")
+    assert scores["ivtc"] > scores["frame"] + 1
+    after = probe(tmp_path / "ivtc.mkv", BIG).video
+    assert after.frame_rate == fam.rate * 4 / 5 and not after.interlaced
+    start, step = frame_times_of(src)[0], float(1 / after.frame_rate)
+    expected = [start + k * step for k in range(len(film))]
+    assert frame_times_of(tmp_path / "ivtc.mkv") == pytest.approx(expected, abs=0.0006)
+
+
+def test_ivtc_counts_each_chunk_exactly(tmp_path, capsys):
+    """Chunks are decimated on their own: a chunk of n frames gives n - n // 5 (a last
+    part-cycle is kept whole), which the engine checks chunk by chunk."""
+    fam = replace(TELECINED, frames=30, options={**TELECINED.options, "g": "12"})
+    src = make_family_clip(tmp_path / "long.vob", fam)
+    info, packets = probe_with_packets(src)
+    sizes = [c.frame_count for c in plan_chunks(info, packets, seconds=0.3)]
+    assert len(sizes) > 1 and any(n % 5 for n in sizes)
+    out = tmp_path / "out.mkv"
+    upscale(src, out, capsys, "--deinterlace", "ivtc", "--chunk-seconds", "0.3")
+    assert probe(out, BIG).video.frame_count == sum(n - n // 5 for n in sizes)
+    times = frame_times_of(out)
+    assert len(set(times)) == len(times)  # film times from each chunk's start never collide

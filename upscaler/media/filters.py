@@ -1,11 +1,13 @@
-"""What happens to decoded pictures before the model: deinterlacing (FFmpeg's bwdif) and
-resampling to square pixels, through PyAV's filter graph."""
+"""What happens to decoded pictures before the model: deinterlacing (FFmpeg's bwdif), inverse
+telecine (fieldmatch + decimate) and resampling to square pixels, through PyAV's filter
+graph."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain, islice
 
 import av
 import av.filter
@@ -14,15 +16,23 @@ from upscaler.errors import InputError
 from upscaler.media.interlace import top_field_first
 from upscaler.media.probe import VideoInfo
 
-DEINTERLACE_MODES = ("auto", "off", "frame", "field")
+DEINTERLACE_MODES = ("auto", "off", "frame", "field", "ivtc")
+#: 3:2 pulldown spreads 4 film frames over a cycle of 5 video frames; decimate drops one.
+CYCLE = 5
+#: A stand-in frame for decimate to compare the first real one with: every luma sample moved
+#: by an eighth of its range (towards mid-grey), far from a duplicate (decimate's threshold
+#: is 1.1 %) and short of a scene change (15 %).
+STAND_IN = "y='val+(maxval+1)/8*(1-2*gt(val,maxval/2))'"
 
 
 @dataclass(frozen=True)
 class Picture:
-    """Decode-side treatment. `deinterlace`: off, frame (one frame per interlaced frame) or
-    field (one frame per field: twice the frames, in half the time base);
-    `square_pixels`: resample anamorphic video so each pixel is square, at the same display
-    aspect (never shrinking: a wide pixel widens the picture, a tall one heightens it)."""
+    """Decode-side treatment. `deinterlace`: off, frame (one frame per interlaced frame),
+    field (one frame per field: twice the frames, in half the time base) or ivtc (inverse
+    telecine: the film frames back from 3:2 pulldown, 4 of each 5, in a quarter of the time
+    base so film frame times are whole ticks); `square_pixels`: resample anamorphic video so
+    each pixel is square, at the same display aspect (never shrinking: a wide pixel widens
+    the picture, a tall one heightens it)."""
 
     deinterlace: str = "off"
     square_pixels: bool = False
@@ -34,7 +44,9 @@ class Picture:
         if mode not in DEINTERLACE_MODES:
             raise InputError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}")
         if mode == "auto":
-            mode = "frame" if video.interlaced else "off"
+            mode = "ivtc" if video.telecined else "frame" if video.interlaced else "off"
+        if mode == "ivtc" and (video.vfr or not video.frame_rate):
+            raise InputError("--deinterlace ivtc needs a constant frame rate")
         return cls(mode, square_pixels, top_field_first(video.field_order))
 
     @property
@@ -42,12 +54,23 @@ class Picture:
         return self.deinterlace != "off" or self.square_pixels
 
     @property
-    def frames_per_frame(self) -> int:
-        return 2 if self.deinterlace == "field" else 1
+    def frames_per_frame(self) -> Fraction:
+        """Output frames per source frame, on average (the output rate over the source's)."""
+        return {"field": Fraction(2), "ivtc": Fraction(CYCLE - 1, CYCLE)}.get(
+            self.deinterlace, Fraction(1)
+        )
+
+    def frames_out(self, frames: int) -> int:
+        """Exactly how many frames a chunk of `frames` source frames gives: ivtc drops one
+        in each whole cycle from the chunk's first frame and keeps a last part-cycle whole."""
+        if self.deinterlace == "ivtc":
+            return frames - frames // CYCLE
+        return frames * int(self.frames_per_frame)
 
     def time_base(self, source: Fraction) -> Fraction:
-        """The output's time base: the source's, halved for field-rate output."""
-        return source / self.frames_per_frame
+        """The output's time base: the source's, halved for field-rate output, quartered for
+        ivtc (a film frame lasts 5/4 of a video frame)."""
+        return source / {"field": 2, "ivtc": CYCLE - 1}.get(self.deinterlace, 1)
 
     def size(self, width: int, height: int, sar: Fraction) -> tuple[int, int]:
         """The picture size after this treatment."""
@@ -68,47 +91,101 @@ def treat(
         yield from frames
         return
     ctx = stream.codec_context
-    graph = av.filter.Graph()
-    nodes = [
-        graph.add_buffer(
-            width=ctx.width, height=ctx.height, format=ctx.format, time_base=stream.time_base
-        )
-    ]
-    if picture.deinterlace != "off":
-        parity = {None: "auto", True: "tff", False: "bff"}[picture.top_field_first]
-        mode = "send_field" if picture.deinterlace == "field" else "send_frame"
-        nodes.append(graph.add("bwdif", f"mode={mode}:parity={parity}:deint=all"))
+    parity = {None: "auto", True: "tff", False: "bff"}[picture.top_field_first]
+    resample = []
     if picture.square_pixels and sar != 1:
         width, height = picture.size(ctx.width, ctx.height, sar)
-        nodes.append(graph.add("scale", f"w={width}:h={height}:flags=lanczos"))
-        nodes.append(graph.add("setsar", "1"))
-    nodes.append(graph.add("buffersink"))
-    graph.link_nodes(*nodes).configure()
+        resample = [("scale", f"w={width}:h={height}:flags=lanczos"), ("setsar", "1")]
     time_base = picture.time_base(stream.time_base)
+    if picture.deinterlace == "ivtc":
+        matching = [  # frames fieldmatch finds no match for are still combed: bwdif those
+            ("fieldmatch", f"order={parity}"),
+            ("bwdif", f"mode=send_frame:parity={parity}:deint=interlaced"),
+        ]
+        matched = _filtered(frames, _graph(stream, stream.time_base, matching))
+        yield from _decimated(matched, stream, time_base, resample)
+        return
+    filters = resample
+    if picture.deinterlace != "off":
+        mode = "send_field" if picture.deinterlace == "field" else "send_frame"
+        filters = [("bwdif", f"mode={mode}:parity={parity}:deint=all"), *resample]
     last: list[av.VideoFrame] = []
-    for frame in frames:
+    for frame in _filtered(frames, _graph(stream, stream.time_base, filters)):
+        yield _retimed(frame, time_base, last)
+
+
+def _graph(
+    stream: av.VideoStream, time_base: Fraction, filters: list[tuple[str, str]]
+) -> av.filter.Graph:
+    """A configured graph: a buffer of the stream's frames (with its frame rate, which
+    decimate needs), `filters` in a row, a sink."""
+    ctx = stream.codec_context
+    graph = av.filter.Graph()
+    source = graph.add(
+        "buffer",
+        video_size=f"{ctx.width}x{ctx.height}",
+        pix_fmt=str(int(av.VideoFormat(ctx.format.name))),
+        time_base=str(time_base),
+        frame_rate=str(stream.average_rate or stream.guessed_rate or 0),
+        pixel_aspect="1/1",
+    )
+    nodes = [source, *(graph.add(name, args) for name, args in filters), graph.add("buffersink")]
+    graph.link_nodes(*nodes).configure()
+    return graph
+
+
+def _filtered(frames: Iterable[av.VideoFrame], graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
+    """Push `frames` through `graph`, yielding what comes out as soon as it does."""
+    for frame in chain(frames, [None]):
         graph.push(frame)
-        yield from _pull_all(graph, time_base, last)
-    graph.push(None)
-    yield from _pull_all(graph, time_base, last)
+        while True:
+            try:
+                yield graph.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                break
 
 
-def _pull_all(
-    graph: av.filter.Graph, time_base: Fraction, last: list[av.VideoFrame]
+def _retimed(frame: av.VideoFrame, time_base: Fraction, last: list[av.VideoFrame]) -> av.VideoFrame:
+    """`frame` in `time_base`. The second field of the very last frame comes out of bwdif
+    with the first field's time when the frame's duration is unknown to it: placed one field
+    later instead, since every time must be distinct."""
+    scale = frame.time_base / time_base
+    frame.pts = round(frame.pts * scale)
+    frame.duration = round((frame.duration or 0) * scale)
+    frame.time_base = time_base
+    if last and frame.pts <= last[0].pts:
+        frame.pts = last[0].pts + (last[0].duration or 1)
+    last[:] = [frame]
+    return frame
+
+
+def _decimated(
+    matched: Iterator[av.VideoFrame],
+    stream: av.VideoStream,
+    time_base: Fraction,
+    resample: list[tuple[str, str]],
 ) -> Iterator[av.VideoFrame]:
-    """The frames the graph has ready, in `time_base`. The second field of the very last
-    frame comes out of bwdif with the first field's time when the frame's duration is
-    unknown to it: placed one field later instead, since every time must be distinct."""
-    while True:
-        try:
-            frame = graph.pull()
-        except (av.error.BlockingIOError, av.error.EOFError):
-            return
-        scale = frame.time_base / time_base
-        frame.pts = round(frame.pts * scale)
-        frame.duration = round((frame.duration or 0) * scale)
+    """decimate's 4 of each 5 field-matched frames, timed as film frames from the first one.
+    decimate compares the first frame it gets with itself, finds a perfect duplicate and
+    drops it (keeping the cycle's real duplicate): it gets a cycle of a stand-in first (the
+    first frame with its luma moved, see STAND_IN), whose 4 frames out are thrown away."""
+    first = next(matched, None)
+    if first is None:
+        return
+    [stand_in] = _filtered([first], _graph(stream, first.time_base, [("lutyuv", STAND_IN)]))
+    tick = 1 / Fraction(stream.average_rate or stream.guessed_rate)  # one video frame
+    start = first.pts * first.time_base
+
+    def lead() -> Iterator[av.VideoFrame]:
+        for k in range(CYCLE, 0, -1):  # the buffer takes a reference as each is pushed
+            stand_in.pts = round((start - k * tick) / first.time_base)
+            yield stand_in
+
+    graph = _graph(stream, first.time_base, [("decimate", ""), *resample])
+    step = tick * CYCLE / (CYCLE - 1)  # one film frame
+    out = _filtered(chain(lead(), [first], matched), graph)
+    for k, frame in enumerate(islice(out, CYCLE - 1, None)):
+        frame.pts = round((start + k * step) / time_base)
+        frame.duration = round(step / time_base)
         frame.time_base = time_base
-        if last and frame.pts <= last[0].pts:
-            frame.pts = last[0].pts + (last[0].duration or 1)
-        last[:] = [frame]
         yield frame
