@@ -5,6 +5,7 @@ at 24000/1001 by 3:2 pulldown, so those renders are the ground truth."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import av
@@ -14,8 +15,10 @@ import pytest
 from tests.clips import frame_times_of
 from tests.formats import FAMILIES, TELECINED, make_family_clip, pulldown_fields
 from upscaler import cli
+from upscaler.errors import InputError
 from upscaler.evaluate.metrics import psnr
 from upscaler.media.chunks import plan_chunks
+from upscaler.media.filters import Picture
 from upscaler.media.limits import Limits
 from upscaler.media.probe import probe, probe_with_packets
 from upscaler.media.sample import render_frames
@@ -53,7 +56,21 @@ def test_detection_trusts_pictures_not_flags(clips):
     assert dv.interlaced_flags == 1.0 and not dv.interlaced and not dv.telecined
     assert not probe(clips["xvid-avi-mp3"]).video.interlaced
     film = probe(clips["telecined"]).video  # 2 of each 5 frames combed
-    assert film.telecined and film.combed == pytest.approx(0.4)
+    assert film.telecined and film.interlaced and film.combed == pytest.approx(0.4)
+
+
+def test_telecine_is_stated_and_needs_a_constant_rate(clips, capsys):
+    src = clips["telecined"]
+    assert cli.main(["probe", str(src)]) == 0
+    assert "scan: telecined (field order tt" in capsys.readouterr().out
+    assert cli.main(["probe", str(src), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["video"]["telecined"] is True
+    film = probe(src).video
+    assert Picture.choose("auto", False, film).deinterlace == "ivtc"
+    vfr = replace(film, vfr=True)  # decimate counts frames: bwdif instead
+    assert Picture.choose("auto", False, vfr).deinterlace == "frame"
+    with pytest.raises(InputError, match="ivtc needs a constant frame rate"):
+        Picture.choose("ivtc", False, vfr)
 
 
 def test_deinterlaced_x2_beats_woven_fields(clips, tmp_path, capsys):

@@ -43,9 +43,11 @@ class Picture:
         """Resolve `--deinterlace MODE` against a probed video (`probe.VideoInfo`)."""
         if mode not in DEINTERLACE_MODES:
             raise InputError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}")
+        steady = video.frame_rate and not video.vfr  # decimate counts in frames
         if mode == "auto":
-            mode = "ivtc" if video.telecined else "frame" if video.interlaced else "off"
-        if mode == "ivtc" and (video.vfr or not video.frame_rate):
+            film = video.telecined and steady
+            mode = "ivtc" if film else "frame" if video.interlaced else "off"
+        if mode == "ivtc" and not steady:
             raise InputError("--deinterlace ivtc needs a constant frame rate")
         return cls(mode, square_pixels, top_field_first(video.field_order))
 
