@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import chain, islice
+from itertools import chain, islice, pairwise
 
 import av
 import av.filter
+import numpy as np
 
 from upscaler.errors import InputError
 from upscaler.media.interlace import top_field_first
@@ -168,26 +169,44 @@ def _decimated(
     resample: list[tuple[str, str]],
 ) -> Iterator[av.VideoFrame]:
     """decimate's 4 of each 5 field-matched frames, timed as film frames from the first one.
+
     decimate compares the first frame it gets with itself, finds a perfect duplicate and
-    drops it (keeping the cycle's real duplicate): it gets a cycle of a stand-in first (the
-    first frame with its luma moved, see STAND_IN), whose 4 frames out are thrown away."""
-    first = next(matched, None)
-    if first is None:
+    drops it, whatever the cadence. So it gets a lead cycle first, whose 4 frames out are
+    thrown away: stand-ins (the first frame with its luma moved, see STAND_IN), ending in a
+    copy of the first frame when the cadence repeats the chunk's first frame (read from the
+    next cycle, `_repeats_first`) so that decimate drops it, else in one more stand-in."""
+    head = list(islice(matched, 2 * CYCLE))
+    if not head:
         return
+    first = head[0]
     [stand_in] = _filtered([first], _graph(stream, first.time_base, [("lutyuv", STAND_IN)]))
+    [twin] = _filtered([first], _graph(stream, first.time_base, []))
     tick = 1 / Fraction(stream.average_rate or stream.guessed_rate)  # one video frame
     start = first.pts * first.time_base
+    last = twin if _repeats_first(head) else stand_in
+    lead = [stand_in] * (CYCLE - 1) + [last]
 
-    def lead() -> Iterator[av.VideoFrame]:
-        for k in range(CYCLE, 0, -1):  # the buffer takes a reference as each is pushed
-            stand_in.pts = round((start - k * tick) / first.time_base)
-            yield stand_in
+    def timed() -> Iterator[av.VideoFrame]:
+        for k, frame in enumerate(lead):  # the buffer takes a reference as each is pushed
+            frame.pts = round((start - (CYCLE - k) * tick) / first.time_base)
+            yield frame
 
     graph = _graph(stream, first.time_base, [("decimate", ""), *resample])
     step = tick * CYCLE / (CYCLE - 1)  # one film frame
-    out = _filtered(chain(lead(), [first], matched), graph)
+    out = _filtered(chain(timed(), head, matched), graph)
     for k, frame in enumerate(islice(out, CYCLE - 1, None)):
         frame.pts = round((start + k * step) / time_base)
         frame.duration = round(step / time_base)
         frame.time_base = time_base
         yield frame
+
+
+def _repeats_first(head: list[av.VideoFrame]) -> bool:
+    """Does the cadence repeat the previous frame in the first frame of each cycle? Read
+    from the second cycle of `head`: its first frame is the one most like its predecessor.
+    Fewer than two cycles: no."""
+    if len(head) < 2 * CYCLE:
+        return False
+    lumas = [f.to_ndarray(format="gray").astype(np.int16) for f in head[CYCLE - 1 :]]
+    diffs = [np.abs(b - a).mean() for a, b in pairwise(lumas)]
+    return int(np.argmin(diffs)) == 0
