@@ -36,6 +36,7 @@ class Family:
     tag: str | None = None
     interlaced: bool = False  # woven from 2 * frames progressive frames, top field first
     telecined: bool = False  # 3:2 pulldown of frames * 4 / 5 film frames, top field first
+    phase: int = 0  # where in the 5-frame cycle a telecined clip starts
     options: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -126,17 +127,22 @@ def woven(width: int, height: int, frames: int) -> tuple[list[np.ndarray], list[
     return out, truth
 
 
-def pulldown_fields(frames: int) -> list[int]:
+def pulldown_fields(frames: int, phase: int = 0) -> list[int]:
     """The film frame of each field of `frames` video frames of 3:2 pulldown, top field
-    first (`frames` a multiple of 5): film frames A B C D give the fields A A B B B C C D D D,
-    paired into video frames as AA BB BC CD DD (two of each five mix two film frames)."""
-    return [k for k in range(frames * 4 // 5) for _ in range(2 + k % 2)]
+    first, starting `phase` frames into the cycle: film frames A B C D give the fields
+    A A B B B C C D D D, paired into video frames as AA BB BC CD DD (two of each five mix two
+    film frames)."""
+    cycles = -(-(frames + phase) // 5)
+    fields = [k for k in range(4 * cycles) for _ in range(2 + k % 2)]
+    return fields[2 * phase : 2 * (phase + frames)]
 
 
-def telecined(width: int, height: int, frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(telecined frames, film truth): `frames` * 4 / 5 progressive film frames at
-    24000/1001 spread over `frames` video frames at 30000/1001 (`pulldown_fields`)."""
-    fields = pulldown_fields(frames)
+def telecined(
+    width: int, height: int, frames: int, phase: int = 0
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(telecined frames, film truth): progressive film frames at 24000/1001 spread over
+    `frames` video frames at 30000/1001 (`pulldown_fields`)."""
+    fields = pulldown_fields(frames, phase)
     truth = render_frames(width, height, fields[-1] + 1)
     out = []
     for top, bottom in zip(fields[0::2], fields[1::2], strict=True):
@@ -166,7 +172,7 @@ def make_family_clip(path: Path, fam: Family) -> Path:
     if fam.interlaced:
         pictures, _ = woven(fam.width, fam.height, fam.frames)
     elif fam.telecined:
-        pictures, _ = telecined(fam.width, fam.height, fam.frames)
+        pictures, _ = telecined(fam.width, fam.height, fam.frames, fam.phase)
     else:
         pictures = render_frames(fam.width, fam.height, fam.frames)
     with av.open(str(path), "w", format=fam.container) as out:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from itertools import pairwise
 
 import av
 import numpy as np
@@ -42,9 +43,14 @@ def upscale(src, out, capsys, *extra: str) -> str:
     return err
 
 
-def frames_rgb(path) -> list[np.ndarray]:
+def frames_rgb(path, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Every frame as RGB, resized to `size` (width, height) if given."""
+    width, height = size or (None, None)
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [
+            f.to_ndarray(format="rgb24", width=width, height=height)
+            for f in container.decode(video=0)
+        ]
 
 
 def test_detection_trusts_pictures_not_flags(clips):
@@ -159,10 +165,13 @@ def test_telecined_film_comes_back_frame_for_frame(clips, tmp_path, capsys, capl
     assert frame_times_of(tmp_path / "ivtc.mkv") == pytest.approx(expected, abs=0.0006)
 
 
-def test_ivtc_counts_each_chunk_exactly(tmp_path, capsys):
+@pytest.mark.parametrize("phase", [0, 2])
+def test_ivtc_chunks_count_exactly_and_keep_every_film_frame(phase, tmp_path, capsys):
     """Chunks are decimated on their own: a chunk of n frames gives n - n // 5 (a last
-    part-cycle is kept whole), which the engine checks chunk by chunk."""
-    fam = replace(TELECINED, frames=30, options={**TELECINED.options, "g": "12"})
+    part-cycle is kept whole, its repeat too), which the engine checks chunk by chunk. Every
+    film frame a chunk holds both fields of comes out, also where the cadence repeats a
+    chunk's first frame (chunk 1 at phase 0), which decimate cannot tell by itself."""
+    fam = replace(TELECINED, frames=60, phase=phase, options={**TELECINED.options, "g": "12"})
     src = make_family_clip(tmp_path / "long.vob", fam)
     info, packets = probe_with_packets(src)
     sizes = [c.frame_count for c in plan_chunks(info, packets, seconds=0.3)]
@@ -172,3 +181,12 @@ def test_ivtc_counts_each_chunk_exactly(tmp_path, capsys):
     assert probe(out, BIG).video.frame_count == sum(n - n // 5 for n in sizes)
     times = frame_times_of(out)
     assert len(set(times)) == len(times)  # film times from each chunk's start never collide
+    fields = pulldown_fields(fam.frames, phase)
+    size = (fam.width // 2, fam.height // 2)  # the film frame each output frame is nearest
+    film = render_frames(*size, fields[-1] + 1)
+    shown = {int(np.argmax([psnr(o, t) for t in film])) for o in frames_rgb(out, size)}
+    whole = set()  # film frames with both fields inside one chunk (a seam can split one)
+    for start, end in pairwise(np.cumsum([0, *sizes])):
+        held = fields[2 * start : 2 * end]
+        whole |= {k for k in held if held.count(k) > 1}
+    assert whole <= shown
