@@ -100,36 +100,39 @@ def treat(
         width, height = picture.size(ctx.width, ctx.height, sar)
         resample = [("scale", f"w={width}:h={height}:flags=lanczos"), ("setsar", "1")]
     time_base = picture.time_base(stream.time_base)
+    rate = stream.average_rate or stream.guessed_rate
     if picture.deinterlace == "ivtc":
         matching = [  # frames fieldmatch finds no match for are still combed: bwdif those
             ("fieldmatch", f"order={parity}"),
             ("bwdif", f"mode=send_frame:parity={parity}:deint=interlaced"),
         ]
-        matched = _filtered(frames, _graph(stream, stream.time_base, matching))
-        yield from _decimated(matched, stream, time_base, resample)
+        matched = _filtered(frames, _graph(ctx, stream.time_base, rate, matching))
+        yield from _decimated(matched, Fraction(rate), time_base, resample)
         return
     filters = resample
     if picture.deinterlace != "off":
         mode = "send_field" if picture.deinterlace == "field" else "send_frame"
         filters = [("bwdif", f"mode={mode}:parity={parity}:deint=all"), *resample]
     last: list[av.VideoFrame] = []
-    for frame in _filtered(frames, _graph(stream, stream.time_base, filters)):
+    for frame in _filtered(frames, _graph(ctx, stream.time_base, rate, filters)):
         yield _retimed(frame, time_base, last)
 
 
 def _graph(
-    stream: av.VideoStream, time_base: Fraction, filters: list[tuple[str, str]]
+    template: av.VideoFrame | av.VideoCodecContext,
+    time_base: Fraction,
+    rate: Fraction | None,
+    filters: list[tuple[str, str]],
 ) -> av.filter.Graph:
-    """A configured graph: a buffer of the stream's frames (with its frame rate, which
-    decimate needs), `filters` in a row, a sink."""
-    ctx = stream.codec_context
+    """A configured graph: a buffer of frames shaped like `template`, in `time_base`, at
+    `rate` (decimate needs one), then `filters` in a row, then a sink."""
     graph = av.filter.Graph()
     source = graph.add(
         "buffer",
-        video_size=f"{ctx.width}x{ctx.height}",
-        pix_fmt=str(int(av.VideoFormat(ctx.format.name))),
+        video_size=f"{template.width}x{template.height}",
+        pix_fmt=str(int(av.VideoFormat(template.format.name))),
         time_base=str(time_base),
-        frame_rate=str(stream.average_rate or stream.guessed_rate or 0),
+        frame_rate=str(rate or 0),
         pixel_aspect="1/1",
     )
     nodes = [source, *(graph.add(name, args) for name, args in filters), graph.add("buffersink")]
@@ -164,11 +167,12 @@ def _retimed(frame: av.VideoFrame, time_base: Fraction, last: list[av.VideoFrame
 
 def _decimated(
     matched: Iterator[av.VideoFrame],
-    stream: av.VideoStream,
+    rate: Fraction,
     time_base: Fraction,
     resample: list[tuple[str, str]],
 ) -> Iterator[av.VideoFrame]:
-    """decimate's 4 of each 5 field-matched frames, timed as film frames from the first one.
+    """decimate's 4 of each 5 field-matched frames (video at `rate`), timed as film frames
+    from the first one, in `time_base`.
 
     decimate compares the first frame it gets with itself, finds a perfect duplicate and
     drops it, whatever the cadence. So it gets a lead cycle first, whose 4 frames out are
@@ -179,9 +183,9 @@ def _decimated(
     if not head:
         return
     first = head[0]
-    [stand_in] = _filtered([first], _graph(stream, first.time_base, [("lutyuv", STAND_IN)]))
-    [twin] = _filtered([first], _graph(stream, first.time_base, []))
-    tick = 1 / Fraction(stream.average_rate or stream.guessed_rate)  # one video frame
+    [stand_in] = _filtered([first], _graph(first, first.time_base, rate, [("lutyuv", STAND_IN)]))
+    [twin] = _filtered([first], _graph(first, first.time_base, rate, []))
+    tick = 1 / rate  # one video frame
     start = first.pts * first.time_base
     last = twin if _repeats_first(head) else stand_in
     lead = [stand_in] * (CYCLE - 1) + [last]
@@ -191,7 +195,7 @@ def _decimated(
             frame.pts = round((start - (CYCLE - k) * tick) / first.time_base)
             yield frame
 
-    graph = _graph(stream, first.time_base, [("decimate", ""), *resample])
+    graph = _graph(first, first.time_base, rate, [("decimate", ""), *resample])
     step = tick * CYCLE / (CYCLE - 1)  # one film frame
     out = _filtered(chain(timed(), head, matched), graph)
     for k, frame in enumerate(islice(out, CYCLE - 1, None)):
