@@ -57,18 +57,17 @@ class Picture:
         return self.deinterlace != "off" or self.square_pixels
 
     @property
-    def frames_per_frame(self) -> Fraction:
-        """Output frames per source frame, on average (the output rate over the source's)."""
-        return {"field": Fraction(2), "ivtc": Fraction(CYCLE - 1, CYCLE)}.get(
-            self.deinterlace, Fraction(1)
-        )
+    def frames_per_frame(self) -> int | Fraction:
+        """Output frames per source frame on average (the output rate over the source's):
+        2 for field, 4/5 for ivtc, else 1. Frame counts come from `frames_out`."""
+        return {"field": 2, "ivtc": Fraction(CYCLE - 1, CYCLE)}.get(self.deinterlace, 1)
 
     def frames_out(self, frames: int) -> int:
         """Exactly how many frames a chunk of `frames` source frames gives: ivtc drops one
         in each whole cycle from the chunk's first frame and keeps a last part-cycle whole."""
         if self.deinterlace == "ivtc":
             return frames - frames // CYCLE
-        return frames * int(self.frames_per_frame)
+        return frames * self.frames_per_frame
 
     def time_base(self, source: Fraction) -> Fraction:
         """The output's time base: the source's, halved for field-rate output, quartered for
