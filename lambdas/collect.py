@@ -53,7 +53,7 @@ def succeeded(job_id: str, index: int, attempt: int, output_location: str) -> No
         return
     result = json.loads(aws.read_small(output_location))
     try:
-        verify_chunk(index, result.get("frames"), int(chunk["frame_count"]))
+        verify_chunk(index, result.get("frames"), int(chunk["output_frames"]))
     except MediaError as exc:
         failed(job_id, index, attempt, str(exc), permanent=False)
         return

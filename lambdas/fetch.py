@@ -11,7 +11,7 @@ import http.client
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -23,7 +23,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas import aws, config, jobs, specs
 from lambdas.guarded_ytdlp import GuardedYoutubeDL
 from lambdas.ssrf import UrlGuard, open_url
-from upscaler.cloud_contract import FETCHING, JOB_ID, Env, safe_stem, upload_key
+from upscaler.cloud_contract import (
+    FETCHING,
+    JOB_ID,
+    METADATA_FIELDS,
+    Env,
+    safe_stem,
+    upload_key,
+    upload_metadata,
+)
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
 from upscaler.media.limits import Limits
 from upscaler.media.probe import probe
@@ -42,22 +50,24 @@ YTDLP_FORMAT = "/".join(
 
 @dataclass(frozen=True)
 class FetchRequest:
+    """A URL to fetch for a job, and the job spec fields the submission gave (the upload's
+    metadata, which split reads)."""
+
     url: str
     job_id: str
-    model: str | None = None
-    scale: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_event(cls, event: dict[str, Any], job_id: str) -> FetchRequest:
         url = event.get("url")
         if not isinstance(url, str) or not url:
             raise InputError('the event needs a "url"')
-        model, scale = event.get("model"), event.get("scale")
+        fields = {k: event[k] for k in METADATA_FIELDS if event.get(k) not in (None, "")}
         try:  # refuse now what split would refuse after the download
-            specs.job_spec({"model": model, "scale": scale})
+            specs.job_spec(fields)
         except UpscalerError as exc:
             raise InputError(str(exc)) from None
-        return cls(url, job_id, model or None, int(scale) if scale else None)
+        return cls(url, job_id, fields)
 
 
 def max_bytes() -> int:
@@ -153,12 +163,11 @@ def fetch(request: FetchRequest) -> dict[str, Any]:
         # The one object this job will own (split checks it): no other upload can take it.
         if not jobs.set_status(request.job_id, FETCHING, (FETCHING,), source=uri):
             raise InputError("the job is no longer waiting for its download")
-        metadata = {"model": request.model, "scale": str(request.scale or "")}
         aws.client("s3").upload_file(
             str(local),
             config.input_bucket(),
             key,
-            ExtraArgs={"Metadata": {k: v for k, v in metadata.items() if v}},
+            ExtraArgs={"Metadata": upload_metadata(request.fields)},
         )
     logger.info("fetched", extra={"source": uri, "duration_s": info.duration_s})
     return {"job_id": request.job_id, "status": "UPLOADED", "source": uri}

@@ -66,13 +66,12 @@ def _merge_to_file(job: dict[str, Any], tmp: Path) -> Path:
         for i, k in enumerate(keys)
     ]
     output = tmp / PurePosixPath(output_key(job)).name
-    media = job.get("media", {})
     finish(
         chunks,
         source,
         output,
-        rotation=int(media.get("rotation", 0)),
-        frame_count=int(media["frame_count"]),
+        rotation=int(job.get("media", {}).get("rotation", 0)),
+        frame_count=int(job["output_frames"]),
         limits=Limits.from_env(),
     )
     return output

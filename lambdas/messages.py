@@ -4,10 +4,10 @@ they point into is the cloud contract's, `upscaler.cloud_contract`)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from upscaler.cloud_contract import chunk_key, upscaled_key
+from upscaler.cloud_contract import chunk_key, context_chunks, upscaled_key
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,10 @@ class WorkItem:
     codec: str = "h264"
     crf: int = 18
     preset: str = "veryfast"
+    deinterlace: str = "off"  # resolved at split: off, frame or field
+    square_pixels: bool = False
+    before: list[str] = field(default_factory=list)  # neighbour chunks, for window models
+    after: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +46,10 @@ class WorkItem:
             "codec": self.codec,
             "crf": self.crf,
             "preset": self.preset,
+            "deinterlace": self.deinterlace,
+            "square_pixels": self.square_pixels,
+            "before": self.before,
+            "after": self.after,
         }
 
 
@@ -56,6 +64,7 @@ def unwrap_sns(body: str) -> dict[str, Any]:
 def work_item(job: dict[str, Any], index: int, attempt: int, work_bucket: str) -> WorkItem:
     """The work message for chunk `index` of `job` (a job row)."""
     job_id = str(job["job_id"])
+    before, after = context_chunks(job_id, index, int(job["chunk_count"]))
     return WorkItem(
         job_id=job_id,
         index=index,
@@ -67,4 +76,8 @@ def work_item(job: dict[str, Any], index: int, attempt: int, work_bucket: str) -
         codec=str(job["codec"]),
         crf=int(job["crf"]),
         preset=str(job["preset"]),
+        deinterlace=str(job["deinterlace"]),
+        square_pixels=bool(job["square_pixels"]),
+        before=[f"s3://{work_bucket}/{key}" for key in before],
+        after=[f"s3://{work_bucket}/{key}" for key in after],
     )

@@ -38,7 +38,7 @@ from lambdas.local_endpoint import (
     load_inference,
 )
 from lambdas.local_stack import REGION, Function, LocalStack
-from upscaler.cloud_contract import Env, upload_key
+from upscaler.cloud_contract import Env, upload_key, upload_metadata
 
 __all__ = [
     "CONTEXT",
@@ -237,15 +237,15 @@ def _steps(pipeline: Pipeline, endpoint: LocalEndpoint, reverse: bool) -> int:
 def run_local(
     source: str | Path,
     output: str | Path,
-    model: str | None = None,
-    scale: int | None = None,
+    *,
     chunk_seconds: float | None = None,
-    crf: int | None = None,
     context: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Upscale `source` into `output` through the synthesized pipeline on moto: upload to the
-    input bucket (with the model/scale/crf metadata `upscaler submit` sets), drive it to the
-    end; the job row, with `seconds` (wall time of the run, synthesis excluded).
+    input bucket (with the job spec `fields` as metadata, as `upscaler submit` sets them:
+    model, scale, crf, deinterlace, square_pixels), drive it to the end; the job row, with
+    `seconds` (wall time of the run, synthesis excluded).
     `chunk_seconds` replaces the template's CHUNK_SECONDS (tests that need several chunks)."""
     from moto import mock_aws
 
@@ -262,8 +262,7 @@ def run_local(
         try:
             job_id = uuid.uuid4().hex[:20]
             key = upload_key(job_id, source.name)
-            metadata = {"model": model, "scale": scale, "crf": crf}
-            extra = {"Metadata": {k: str(v) for k, v in metadata.items() if v is not None}}
+            extra = {"Metadata": upload_metadata(fields)}
             aws.client("s3").upload_file(str(source), pipeline.env["INPUT_BUCKET"], key, extra)
             pipeline.run(endpoint)
             with environment(**pipeline.env):

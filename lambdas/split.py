@@ -17,16 +17,16 @@ from lambdas import aws, config, jobs, specs
 from lambdas.messages import work_item
 from upscaler.cloud_contract import (
     FETCHING,
-    METADATA_FIELDS,
     PENDING,
     chunk_key,
+    metadata_fields,
     object_id,
     object_job_id,
     prefix_job_id,
     safe_stem,
 )
 from upscaler.errors import InputError, LimitExceededError, UpscalerError
-from upscaler.job import Prepared, media_facts, prepare
+from upscaler.job import JobSpec, Prepared, media_facts, prepare
 from upscaler.job.budget import check_chunk_time, check_merge_scratch
 from upscaler.media.limits import Limits
 
@@ -51,12 +51,10 @@ def job_for(bucket: str, key: str, version: str) -> str:
     return derived
 
 
-def job_settings(metadata: dict[str, str]) -> dict[str, Any]:
-    """Model, scale and encoder settings: object metadata (x-amz-meta-*) over env defaults.
-
-    A model/scale the endpoint does not serve is refused here, before any chunk exists.
-    """
-    return specs.job_spec({k: metadata.get(k) for k in METADATA_FIELDS}).to_dict()
+def job_settings(metadata: dict[str, str]) -> JobSpec:
+    """Model, scale, picture and encoder settings: object metadata (x-amz-meta-*) over env
+    defaults. A model/scale the endpoint does not serve is refused here, before any chunk."""
+    return specs.job_spec(metadata_fields(metadata))
 
 
 def _check_size(size: int, limits: Limits) -> None:
@@ -107,7 +105,8 @@ def split_object(bucket: str, key: str, etag: str, version_id: str | None = None
     if version_id:
         fields["source_version"] = version_id
     try:
-        fields.update(job_settings(head.get("Metadata", {})))
+        spec = job_settings(head.get("Metadata", {}))
+        fields.update(spec.to_dict())
     except UpscalerError as exc:
         jobs.fail(job_id, str(exc), **fields)
         return job_id
@@ -126,6 +125,7 @@ def split_object(bucket: str, key: str, etag: str, version_id: str | None = None
                 local, fields["scale"], config.chunk_seconds(), Path(tmp) / "chunks", limits
             )
             _check_endpoint_time(prepared, fields)
+            picture = spec.picture(prepared.info.video)  # decided once, for every chunk
         except UpscalerError as exc:
             reason = str(exc).replace(str(local), fields["name"] + local.suffix)
             logger.info("input refused", extra={"reason": reason})
@@ -134,18 +134,27 @@ def split_object(bucket: str, key: str, etag: str, version_id: str | None = None
         work = config.work_bucket()
         for chunk, path in zip(prepared.chunks, prepared.paths, strict=True):
             aws.upload(path, aws.s3_uri(work, chunk_key(job_id, chunk.index)))
-    chunks, info = prepared.chunks, prepared.info
+    chunks, info, per_frame = prepared.chunks, prepared.info, picture.frames_per_frame
     for chunk in chunks:
         chunk_fields = {
             "frame_count": chunk.frame_count,
+            "output_frames": chunk.frame_count * per_frame,
             "start_s": chunk.start_s,
             "duration_s": chunk.duration_s,
         }
         jobs.put_chunk(job_id, chunk.index, chunk_fields)
-    facts = {"chunk_count": len(chunks), "media": media_facts(info)}
+    if picture.deinterlace != spec.deinterlace:
+        logger.info("interlace decided", extra={"deinterlace": picture.deinterlace})
+    fields["deinterlace"] = picture.deinterlace
+    facts = {
+        "chunk_count": len(chunks),
+        "media": media_facts(info),
+        "deinterlace": picture.deinterlace,
+        "output_frames": info.video.frame_count * per_frame,
+    }
     if not jobs.set_status(job_id, jobs.SPLIT, (jobs.PENDING, jobs.SPLIT), **facts):
         return job_id
-    job = {"job_id": job_id, **fields}
+    job = {"job_id": job_id, **fields, "chunk_count": len(chunks)}
     messages = [work_item(job, c.index, 1, work).to_dict() for c in chunks]
     aws.send_all(config.work_queue_url(), messages)
     jobs.set_status(job_id, jobs.RUNNING, (jobs.SPLIT,))

@@ -4,9 +4,15 @@ Two kinds of request:
 
 - `application/json`: a chunk job spec, as the pipeline's dispatch sends it asynchronously:
   {"chunk": "s3://…/chunk_00001.mp4", "output": "s3://…/up/chunk_00001.mp4", "model": "fast",
-  "scale": 2, "codec": "h264", "crf": 18, "preset": "veryfast"}. The chunk is read from S3,
-  upscaled by the core engine (GPU fp16 when present, tiles sized from free memory) and written
-  to `output`; the answer is JSON {frames, seconds, fps, width, height, output}.
+  "scale": 2, "codec": "h264", "crf": 18, "preset": "veryfast", "deinterlace": "frame",
+  "square_pixels": false, "before": [...], "after": [...]}, validated by the job layer's
+  `JobSpec.parse` like every other entry point. `before`/`after` name the neighbouring source
+  chunks (nearest last / nearest first): a multi-frame model reads its window across the
+  chunk's borders from them, so the output does not depend on where the video was cut. split
+  sends the deinterlace mode it resolved once for the whole job (`auto` here decides from this
+  chunk alone). The chunk is read from S3, deinterlaced or resampled to square pixels as
+  asked, upscaled by the core engine (GPU fp16 when present, tiles sized from free memory) and
+  written to `output`; the answer is JSON {frames, seconds, fps, width, height, output}.
 - `image/png` or `image/jpeg`: one picture, answered with the upscaled PNG.
 
 The endpoint serves exactly the models of the archive's `manifest.json` ({model: [scales]},
@@ -34,12 +40,14 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, UnidentifiedImageError
 
+from upscaler.cloud_contract import CONTEXT_CHUNKS
 from upscaler.engine.image import upscale_image
-from upscaler.engine.pipeline import upscale_chunk
+from upscaler.engine.pipeline import Neighbours, upscale_chunk
 from upscaler.engine.runner import Upscaler
 from upscaler.errors import UpscalerError
+from upscaler.job import JobSpec
 from upscaler.media.limits import Limits
-from upscaler.media.writer import EncodeSettings
+from upscaler.media.probe import probe
 from upscaler.models.checkpoint import read_checkpoint
 from upscaler.models.registry import load_model
 
@@ -63,17 +71,18 @@ class BadRequest(_ToolkitError):
         return self.message
 
 
-SCALES = (2, 3, 4)
 IMAGE_TYPES = ("image/png", "image/jpeg")
 
 
 @dataclass(frozen=True)
 class ChunkRequest:
+    """Where the chunk is and goes, and the job spec fields as sent (parsed per model)."""
+
     chunk: str
     output: str
-    model: str | None
-    scale: int | None
-    settings: EncodeSettings
+    fields: dict[str, Any]
+    before: list[str]
+    after: list[str]
 
 
 class Models:
@@ -92,6 +101,18 @@ class Models:
 
     def served(self) -> str:
         return ", ".join(f"{n} x{'/x'.join(map(str, s))}" for n, s in self.manifest.items())
+
+    def spec(self, fields: dict[str, Any]) -> JobSpec:
+        """A request's job spec over this endpoint's defaults: the default model at its
+        scale, a named model at its first served scale."""
+        name = fields.get("model") or self.name
+        if isinstance(name, str) and name not in self.manifest:
+            raise BadRequest(f"model {name} is not served here; served: {self.served()}")
+        scale = self.default.scale if name == self.name else self.manifest.get(name, [2])[0]
+        try:
+            return JobSpec.parse(fields, {"model": self.name, "scale": scale})
+        except UpscalerError as exc:
+            raise BadRequest(str(exc)) from None
 
     def get(self, name: str | None = None, scale: int | None = None) -> Upscaler:
         name = name or self.name
@@ -160,20 +181,14 @@ def _chunk_request(body: bytes) -> ChunkRequest:
         raise BadRequest(f"the request is missing {', '.join(repr(k) for k in missing)}")
     _s3_location(spec["chunk"], "chunk")
     _s3_location(spec["output"], "output")
-    model, scale = spec.get("model"), spec.get("scale")
-    if model is not None and not isinstance(model, str):
-        raise BadRequest('"model" must be a model name')
-    if scale is not None and scale not in SCALES:
-        raise BadRequest(f'"scale" must be one of {SCALES}')
-    try:
-        settings = EncodeSettings(
-            codec=str(spec.get("codec", "h264")),
-            crf=int(spec.get("crf", 18)),
-            preset=str(spec.get("preset", "veryfast")),
-        )
-    except (UpscalerError, ValueError, TypeError) as exc:
-        raise BadRequest(str(exc)) from None
-    return ChunkRequest(spec["chunk"], spec["output"], model, scale, settings)
+    around = {side: spec.get(side) or [] for side in ("before", "after")}
+    for side, uris in around.items():
+        if not isinstance(uris, list) or len(uris) > CONTEXT_CHUNKS:
+            raise BadRequest(f'"{side}" must be a list of at most {CONTEXT_CHUNKS} chunk URIs')
+        for uri in uris:
+            _s3_location(uri, side)
+    fields = {k: v for k, v in spec.items() if k not in ("chunk", "output", *around)}
+    return ChunkRequest(spec["chunk"], spec["output"], fields, around["before"], around["after"])
 
 
 def _image(body: bytes) -> np.ndarray:
@@ -198,25 +213,41 @@ def input_fn(body: bytes | str, content_type: str) -> ChunkRequest | np.ndarray:
     raise BadRequest(f"unsupported content type {kind!r}; send application/json or an image", 415)
 
 
+def _download(uri: str, path: Path) -> Path:
+    """A chunk from S3 (a missing one is the request's fault: 404)."""
+    bucket, key = _s3_location(uri, "chunk")
+    try:
+        boto3.client("s3").download_file(bucket, key, str(path))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise BadRequest(f"cannot read {uri} ({code or exc})", 404) from None
+    return path
+
+
 def _upscale_chunk(request: ChunkRequest, models: Models) -> dict[str, Any]:
-    upscaler = models.get(request.model, request.scale)
-    s3 = boto3.client("s3")
+    spec = models.spec(request.fields)
+    upscaler = models.get(spec.model, spec.scale)
     with tempfile.TemporaryDirectory(prefix="chunk-") as tmp:
-        src, dst = Path(tmp) / "in.mp4", Path(tmp) / "out.mp4"
-        bucket, key = _s3_location(request.chunk, "chunk")
+        src, dst = _download(request.chunk, Path(tmp) / "in.mp4"), Path(tmp) / "out.mp4"
+        radius = upscaler.radius  # a window model reads this many frames across each border
+        before, after = (request.before[-radius:], request.after[:radius]) if radius else ([], [])
+        around = Neighbours(
+            [_download(uri, Path(tmp) / f"before{i}.mp4") for i, uri in enumerate(before)],
+            [_download(uri, Path(tmp) / f"after{i}.mp4") for i, uri in enumerate(after)],
+        )
         try:
-            s3.download_file(bucket, key, str(src))
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            raise BadRequest(f"cannot read {request.chunk} ({code or exc})", 404) from None
-        try:
-            result = upscale_chunk(src, dst, upscaler, request.settings, batch=4)
+            picture = spec.picture(probe(src).video)
+            result = upscale_chunk(
+                src, dst, upscaler, spec.settings, batch=4, picture=picture, neighbours=around
+            )
         except UpscalerError as exc:
             message = str(exc).replace(str(src), request.chunk)
             raise BadRequest(f"cannot upscale the chunk: {message}") from None
         bucket, key = _s3_location(request.output, "output")
         try:
-            s3.upload_file(str(dst), bucket, key, ExtraArgs={"ContentType": "video/mp4"})
+            boto3.client("s3").upload_file(
+                str(dst), bucket, key, ExtraArgs={"ContentType": "video/mp4"}
+            )
         except (ClientError, BotoCoreError) as exc:
             raise RuntimeError(f"cannot write {request.output} ({exc})") from None
     return {

@@ -236,3 +236,27 @@ def make_tagged_clip(path: Path) -> Path:
                 packet.stream = video if packet.stream.type == "video" else audio
                 out.mux(packet)
     return path
+
+
+def _audio_spans(path) -> list[tuple[Fraction, Fraction]]:
+    """(start, end) of each packet of the first audio stream, in seconds."""
+    with av.open(str(path)) as container:
+        return [
+            (p.pts * p.time_base, (p.pts + (p.duration or 0)) * p.time_base)
+            for p in container.demux(container.streams.audio[0])
+            if p.size and p.pts is not None
+        ]
+
+
+def audio_span(path) -> tuple[float, float]:
+    """(seconds from the first audio packet's start to the last one's end, the longest
+    packet): containers differ in how they store the last packet's length (Matroska rounds it
+    to the default one), so durations are compared to within one packet."""
+    spans = _audio_spans(path)
+    longest = max(end - start for start, end in spans)
+    return float(max(end for _, end in spans) - min(start for start, _ in spans)), float(longest)
+
+
+def audio_start(path) -> float:
+    """The first audio packet's start, in seconds (below zero where AAC priming is)."""
+    return float(min(start for start, _ in _audio_spans(path)))

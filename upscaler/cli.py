@@ -91,11 +91,11 @@ def _print_result(args: argparse.Namespace, result: dict) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
+    from upscaler.cli_picture import picture_fields
     from upscaler.engine.image import IMAGE_SUFFIXES
     from upscaler.engine.runner import Upscaler
     from upscaler.engine.video import upscale_video
     from upscaler.job import JobSpec
-    from upscaler.media.filters import Picture
     from upscaler.media.merge import output_format
     from upscaler.media.probe import probe_with_packets
     from upscaler.models.registry import DEFAULT_MODEL
@@ -107,7 +107,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         raise OutputError("the output must not overwrite the input")
     # no --model: one is chosen from the source below; the spec checks everything else now
     fields = {"model": args.model or DEFAULT_MODEL, "scale": args.scale}
-    fields |= {"codec": args.codec, "crf": args.crf}
+    fields |= {"codec": args.codec, "crf": args.crf, **picture_fields(args)}
     spec = JobSpec.parse({**fields, "preset": args.preset}, checkpoint_paths=True)
     show = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
@@ -125,7 +125,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         probed = probe_with_packets(src)  # bad input fails before the model loads
         _default_model(args, base, probed[0])
         video = probed[0].video
-        picture = Picture.choose(args.deinterlace, args.square_pixels, video)
+        picture = spec.picture(video)
         if args.deinterlace == "auto" and picture.deinterlace == "ivtc":
             log.warning(
                 "telecined film (3:2 pulldown, %.0f%% of sample frames combed): restoring the "
@@ -470,6 +470,8 @@ def _tile_arg(text: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from upscaler.cli_picture import add_picture_args
+
     parser = argparse.ArgumentParser(prog="upscaler", description=__doc__)
     parser.add_argument("--version", action="version", version=f"upscaler {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -491,19 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4, help="frames per model call (default 4)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="chunk length (default 10)")
     p.add_argument("--work-dir", help="keep finished chunks here; re-run to resume")
-    p.add_argument(
-        "--deinterlace",
-        default="auto",
-        choices=("auto", "off", "frame", "field", "ivtc"),
-        help="auto (ivtc for telecined film, frame when the pictures show combing), off, "
-        "frame (bwdif, one frame per frame), field (one frame per field: double rate) or "
-        "ivtc (3:2 pulldown removed: the film frames, 4 of each 5)",
-    )
-    p.add_argument(
-        "--square-pixels",
-        action="store_true",
-        help="resample anamorphic video to square pixels at the same display aspect",
-    )
+    add_picture_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON summary")
     p.set_defaults(func=cmd_upscale, preload=_UPSCALE_MODULES)
 

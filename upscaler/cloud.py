@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from upscaler.cli_picture import add_picture_args, picture_fields
 from upscaler.cloud_contract import (
     DONE,
     FAILED,
@@ -26,6 +27,7 @@ from upscaler.cloud_contract import (
     describe_row,
     fetching_row,
     job_key,
+    upload_metadata,
 )
 from upscaler.errors import InputError, UpscalerError
 from upscaler.job import JobSpec, check_served, parse_served
@@ -80,7 +82,8 @@ def submit(args: argparse.Namespace) -> dict[str, Any]:
         "model": names.get("default_model") or FALLBACK["model"],
         "scale": names.get("default_scale") or FALLBACK["scale"],
     }
-    spec = JobSpec.parse({"model": args.model, "scale": args.scale, "crf": args.crf}, defaults)
+    fields = {"model": args.model, "scale": args.scale, "crf": args.crf, **picture_fields(args)}
+    spec = JobSpec.parse(fields, defaults)
     if names.get("served_models"):
         try:
             check_served(spec, parse_served(names["served_models"]))
@@ -104,7 +107,7 @@ def _fetch(names: dict[str, str], job_id: str, url: str, spec: JobSpec) -> dict[
     table.put_item(
         Item=fetching_row(job_id, url, _now()), ConditionExpression="attribute_not_exists(job_id)"
     )
-    payload = {"url": url, "job_id": job_id, "model": spec.model, "scale": spec.scale}
+    payload = {"url": url, "job_id": job_id, **_request_fields(spec)}
     try:
         response = (
             _boto3()
@@ -134,11 +137,17 @@ def _upload(names: dict[str, str], job_id: str, path: Path, spec: JobSpec) -> di
         raise InputError(f"{path}: no such file (or give an http(s) URL)")
     name = SAFE_NAME.sub("_", path.name).lstrip(".-") or "video.mp4"
     key = f"{names['upload_prefix']}{job_id}/{name}"
-    metadata = {"model": spec.model, "scale": str(spec.scale), "crf": str(spec.crf)}
+    metadata = upload_metadata(_request_fields(spec))
     _boto3().client("s3").upload_file(
         str(path), names["input_bucket"], key, ExtraArgs={"Metadata": metadata}
     )
     return {"job_id": job_id, "status": "UPLOADED", "source": f"s3://{names['input_bucket']}/{key}"}
+
+
+def _request_fields(spec: JobSpec) -> dict[str, Any]:
+    """What a submission asks of the pipeline (the rest is the stack's encode defaults)."""
+    keys = ("model", "scale", "crf", "deinterlace", "square_pixels")
+    return {k: v for k, v in spec.to_dict().items() if k in keys}
 
 
 def _table(names: dict[str, str]) -> Any:
@@ -204,6 +213,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--model", help="default: the stack's DefaultModel")
             p.add_argument("--scale", type=int, choices=(2, 3, 4), help="default: DefaultScale")
             p.add_argument("--crf", type=int, default=18)
+            add_picture_args(p)
             p.set_defaults(func=lambda a: _print(submit(a)))
         else:
             p.add_argument("job_id")

@@ -52,6 +52,19 @@ def chunk_key(job_id: str, index: int) -> str:
     return f"{job_prefix(job_id)}chunks/{chunk_name(index)}.mp4"
 
 
+#: Source chunks a work item names on each side of its own (nearest first after it, nearest
+#: last before it): a multi-frame model of window radius r reads r frames across the border,
+#: and every chunk holds at least one frame, so this covers windows up to radius 2.
+CONTEXT_CHUNKS = 2
+
+
+def context_chunks(job_id: str, index: int, count: int) -> tuple[list[str], list[str]]:
+    """The chunk keys before and after chunk `index` of `count` a window model may read."""
+    before = range(max(0, index - CONTEXT_CHUNKS), index)
+    after = range(index + 1, min(count, index + 1 + CONTEXT_CHUNKS))
+    return [chunk_key(job_id, i) for i in before], [chunk_key(job_id, i) for i in after]
+
+
 def upscaled_prefix(job_id: str) -> str:
     return f"{job_prefix(job_id)}up/"
 
@@ -158,8 +171,31 @@ class Env:
     DATASET_SEED = "DATASET_SEED"
 
 
-#: Object metadata (x-amz-meta-*) an upload may carry to choose its job's settings.
-METADATA_FIELDS = ("model", "scale", "codec", "crf")
+#: Object metadata (x-amz-meta-*) an upload may carry to choose its job's settings: job spec
+#: field -> metadata key (hyphens: proxies drop header names with underscores).
+METADATA_FIELDS = {
+    "model": "model",
+    "scale": "scale",
+    "codec": "codec",
+    "crf": "crf",
+    "deinterlace": "deinterlace",
+    "square_pixels": "square-pixels",
+}
+
+
+def upload_metadata(fields: dict[str, Any]) -> dict[str, str]:
+    """Job spec fields -> the upload's metadata (text; fields not given are left out)."""
+    text = {True: "true", False: "false"}
+    return {
+        METADATA_FIELDS[k]: text[v] if isinstance(v, bool) else str(v)
+        for k, v in fields.items()
+        if v is not None and k in METADATA_FIELDS
+    }
+
+
+def metadata_fields(metadata: dict[str, str]) -> dict[str, str | None]:
+    """An upload's metadata -> job spec fields (None where not given)."""
+    return {field: metadata.get(key) for field, key in METADATA_FIELDS.items()}
 
 
 # --- stack outputs the CLI reads --------------------------------------------------------
@@ -203,14 +239,16 @@ JOB_ITEM = "JOB"
 # The job row holds, besides the keys, `status`, `created_at` and `updated_at`:
 #   owner:   object (`object_id` of the one upload the job belongs to; set once)
 #   split:   source, source_version (a versioned upload's version id), name, source_bytes,
-#            model, scale, codec, crf, preset, chunk_count, media
+#            model, scale, codec, crf, preset, deinterlace (resolved: off, frame or field),
+#            square_pixels, chunk_count, media, output_frames (frames the output must hold)
 #   fetch:   source_url
 #   collect: done (a number set of finished chunk indices), merge_enqueued
 #   merge:   output, output_bytes, total_seconds, merge_seconds
 #   failure: reason
-# A chunk row (sort key `chunk_item(index)`): index, attempt, status, frame_count, start_s,
-# duration_s, then dispatch's inference_id/output_location/failure_location/request and
-# collect's frames/seconds/done_attempt/last_error.
+# A chunk row (sort key `chunk_item(index)`): index, attempt, status, frame_count,
+# output_frames (2x frame_count for field-rate deinterlacing), start_s, duration_s, then
+# dispatch's inference_id/output_location/failure_location/request and collect's
+# frames/seconds/done_attempt/last_error.
 
 
 def chunk_item(index: int) -> str:

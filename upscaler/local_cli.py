@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from upscaler.cli_picture import add_picture_args, picture_fields
 from upscaler.cloud_contract import DONE
 from upscaler.errors import InputError, UpscalerError
 
@@ -27,6 +28,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--model", default=None, help="default: the stack's default_model")
     p.add_argument("--scale", type=int, default=None, choices=(2, 3, 4))
+    add_picture_args(p)
     p.add_argument("--json", action="store_true", help="print the job row as JSON")
     p.set_defaults(func=cmd_pipeline_local)
 
@@ -42,7 +44,8 @@ def cmd_pipeline_local(args: argparse.Namespace) -> int:
             f"pipeline-local needs a source checkout with requirements-dev.txt ({exc})"
         ) from None
     with contextlib.redirect_stdout(sys.stderr):  # the handlers' JSON logs; stdout: the result
-        job: dict[str, Any] = run_local(source, Path(args.output), args.model, args.scale)
+        spec = {"model": args.model, "scale": args.scale, **picture_fields(args)}
+        job: dict[str, Any] = run_local(source, Path(args.output), **spec)
     if args.json:
         print(json.dumps(job, indent=2, sort_keys=True, default=str))
     if job["status"] != DONE:

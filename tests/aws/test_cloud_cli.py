@@ -75,12 +75,14 @@ def aws(monkeypatch):
 
 
 def test_submit_uploads_with_settings_from_stack_outputs(aws, basic_clip, capsys):
-    assert main(["submit", str(basic_clip), "--model", "bicubic", "--scale", "4"]) == 0
+    args = ["--model", "bicubic", "--scale", "4", "--deinterlace", "field", "--square-pixels"]
+    assert main(["submit", str(basic_clip), *args]) == 0
     result = json.loads(capsys.readouterr().out)
     key = f"uploads/{result['job_id']}/basic.mp4"
     assert result["source"] == f"s3://in-bkt/{key}"
     head = boto3.client("s3").head_object(Bucket="in-bkt", Key=key)
-    assert head["Metadata"] == {"model": "bicubic", "scale": "4", "crf": "18"}
+    picture = {"deinterlace": "field", "square-pixels": "true"}
+    assert head["Metadata"] == {"model": "bicubic", "scale": "4", "crf": "18", **picture}
     assert head["ContentLength"] == basic_clip.stat().st_size
 
 
@@ -89,7 +91,8 @@ def test_a_plain_submit_asks_for_the_stacks_default_model(aws, basic_clip, capsy
     result = json.loads(capsys.readouterr().out)
     key = result["source"].removeprefix("s3://in-bkt/")
     head = boto3.client("s3").head_object(Bucket="in-bkt", Key=key)
-    assert head["Metadata"] == {"model": "bicubic", "scale": "4", "crf": "18"}
+    picture = {"deinterlace": "auto", "square-pixels": "false"}
+    assert head["Metadata"] == {"model": "bicubic", "scale": "4", "crf": "18", **picture}
 
 
 def test_status_reads_the_job_row(aws, capsys):

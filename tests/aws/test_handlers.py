@@ -359,6 +359,7 @@ def test_an_asynchronous_fetch_moves_its_job_from_fetching(pipeline, web, aws_cl
     table = aws.table(pipeline.env["JOB_TABLE"])
     table.put_item(Item=fetching_row("fetch-async", f"{web}/clip.mp4", jobs.now()))
     event = {"url": f"{web}/clip.mp4", "job_id": "fetch-async", "model": "bicubic", "scale": 2}
+    event |= {"crf": 0, "deinterlace": "off", "square_pixels": True}  # as `submit URL` sends
     answer = fetch.handler(event, CONTEXT)
     row = jobs.describe("fetch-async")
     assert answer["status"] == "UPLOADED" and row["status"] == jobs.FETCHING
@@ -366,7 +367,10 @@ def test_an_asynchronous_fetch_moves_its_job_from_fetching(pipeline, web, aws_cl
     assert row["fetched_bytes"] == aws_clip.stat().st_size
     assert fetch.handler(event, CONTEXT)["status"] == jobs.FETCHING  # no second download
     assert pipeline.drain_uploads(split.handler) == 1
-    assert jobs.describe("fetch-async")["status"] == jobs.RUNNING
+    split_row = jobs.describe("fetch-async")
+    assert split_row["status"] == jobs.RUNNING
+    picked = ("crf", "deinterlace", "square_pixels")
+    assert [split_row[k] for k in picked] == [0, "off", True]  # the submission's, via metadata
     assert fetch.handler(event, CONTEXT)["status"] == jobs.RUNNING  # redelivery: ignored
 
 

@@ -10,7 +10,10 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
+import torch
 
 from lambdas import aws, jobs
 from lambdas.pipeline_local import endpoint_models, run_local
@@ -19,6 +22,8 @@ from tests.aws.conftest import e2e_model, keys, upload
 from tests.clips import ClipSpec, frame_times_of, make_clip, packets
 from upscaler.cli import main as cli
 from upscaler.media.probe import probe
+from upscaler.models.checkpoint import save_checkpoint
+from upscaler.models.registry import get_spec
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +151,30 @@ def test_cli_pipeline_local(tiny_clip, tmp_path, capsys):
     assert probe(out).video.frame_count == 6
     assert cli(["pipeline-local", str(tmp_path / "none.mp4"), "-o", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _luma(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        planes = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+    return np.stack(planes).astype(np.int16)
+
+
+def test_window_model_reads_across_chunk_borders(pipeline, e2e_clip, tmp_path, monkeypatch):
+    """A multi-frame model on the endpoint reads its window from the neighbouring chunks the
+    work item names: five chunks through the pipeline give the frames `upscale` gives in one
+    piece (both lossless, so the pixels compare)."""
+    torch.manual_seed(0)  # untrained weights: every frame of the window counts
+    checkpoint = tmp_path / "mf.pt"
+    save_checkpoint(checkpoint, "fast-mf", 2, {}, get_spec("fast-mf").builder(2).state_dict())
+    monkeypatch.setenv("SERVED_MODELS", json.dumps({"mf": [2]}))
+    endpoint = pipeline.endpoint(endpoint_models(str(checkpoint), 2))
+    upload(pipeline, e2e_clip, "uploads/mf-job/clip.mp4", model="mf", scale="2", crf="0")
+    pipeline.run(endpoint)
+    job = jobs.describe("mf-job")
+    assert job["status"] == jobs.DONE and job["chunk_count"] == 5, job
+    out, whole = tmp_path / "out.mp4", tmp_path / "whole.mp4"
+    aws.client("s3").download_file(*aws.parse_s3_uri(job["output"]), str(out))
+    args = ["--model", str(checkpoint), "--crf", "0", "--chunk-seconds", "100"]
+    assert cli(["upscale", str(e2e_clip), "-o", str(whole), *args, "--runtime", "torch"]) == 0
+    difference = np.abs(_luma(out) - _luma(whole))
+    assert difference.shape[0] == 40 and difference.max() <= 1, difference.max(axis=(1, 2))

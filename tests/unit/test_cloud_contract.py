@@ -44,3 +44,18 @@ def test_describe_row_is_plain_json():
         "chunks_done": 2,
     }
     assert c.job_key("j") == {c.PARTITION_KEY: "j", c.SORT_KEY: c.JOB_ITEM}
+
+
+def test_upload_metadata_round_trips_the_job_fields():
+    fields = {"model": "fast", "scale": 2, "deinterlace": None, "square_pixels": True}
+    metadata = c.upload_metadata(fields)
+    assert metadata == {"model": "fast", "scale": "2", "square-pixels": "true"}
+    back = c.metadata_fields(metadata)
+    assert back["square_pixels"] == "true" and back["deinterlace"] is None
+
+
+def test_context_chunks_stop_at_the_ends_of_the_video():
+    before, after = c.context_chunks("j", 0, 3)
+    assert before == [] and after == [c.chunk_key("j", 1), c.chunk_key("j", 2)]
+    before, after = c.context_chunks("j", 4, 5)
+    assert before == [c.chunk_key("j", 2), c.chunk_key("j", 3)] and after == []

@@ -33,12 +33,24 @@ def test_json_numbers_and_missing_fields_take_the_defaults():
         ({"crf": "60"}, OutputError, "crf must be between 0 and 51"),
         ({"codec": "vp9x"}, OutputError, "unknown codec 'vp9x'"),
         ({"preset": "warp"}, OutputError, "unknown preset 'warp'"),
+        ({"deinterlace": "weave"}, InputError, "deinterlace must be one of auto, off, frame"),
+        ({"square_pixels": "maybe"}, InputError, "square_pixels must be true or false"),
+        ({"square_pixels": 1}, InputError, "square_pixels must be true or false, not 1"),
     ],
 )
 def test_bad_values_are_refused_with_one_line(fields, error, words):
     with pytest.raises(error) as info:
         JobSpec.parse(fields, DEFAULTS)
     assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_picture_fields_from_metadata_text_and_json():
+    """`x-amz-meta-square-pixels: true` and a JSON `true` ask for the same treatment."""
+    text = JobSpec.parse({"deinterlace": "field", "square_pixels": "TRUE"}, DEFAULTS)
+    assert text == JobSpec.parse({"deinterlace": "field", "square_pixels": True}, DEFAULTS)
+    assert (text.deinterlace, text.square_pixels) == ("field", True)
+    plain = JobSpec.parse({"square_pixels": "no"}, DEFAULTS)
+    assert (plain.deinterlace, plain.square_pixels) == ("auto", False)
 
 
 def test_without_defaults_model_and_scale_are_required():

@@ -1,4 +1,4 @@
-"""The job spec (model, scale, encode settings) and its one validator.
+"""The job spec (model, scale, picture treatment, encode settings) and its one validator.
 
 The CLI, split (object metadata), fetch (the event), the endpoint (the request body) and
 `upscaler submit` all build a `JobSpec` through `JobSpec.parse`, so a value one of them
@@ -14,13 +14,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from upscaler.errors import InputError
+from upscaler.media.filters import DEINTERLACE_MODES, Picture
+from upscaler.media.probe import VideoInfo
 from upscaler.media.writer import EncodeSettings
 
 SCALES = (2, 3, 4)
 #: A registry model name (a remote request can only name a model, never a file).
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-#: Defaults of the encode settings (EncodeSettings' own).
+#: Defaults of the encode settings (EncodeSettings' own) and of the picture treatment.
 ENCODE_DEFAULTS = {"codec": "h264", "crf": 18, "preset": "veryfast"}
+PICTURE_DEFAULTS = {"deinterlace": "auto", "square_pixels": False}
+FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _whole(value: Any, field: str) -> int:
@@ -34,20 +38,41 @@ def _whole(value: Any, field: str) -> int:
     raise InputError(f"{field} must be a whole number, not {value!r}")
 
 
+def _flag(value: Any, field: str) -> bool:
+    """A yes/no from JSON (bool) or from text (metadata: "true"/"false", "1"/"0", "yes"/"no")."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in FLAGS:
+        return FLAGS[value.strip().lower()]
+    raise InputError(f"{field} must be true or false, not {value!r}")
+
+
 @dataclass(frozen=True)
 class JobSpec:
-    """What to do with one video: which model at which scale, and how to encode."""
+    """What to do with one video: which model at which scale, how to treat its pictures
+    before the model (deinterlace, square pixels) and how to encode."""
 
     model: str
     scale: int
     codec: str = "h264"
     crf: int = 18
     preset: str = "veryfast"
+    deinterlace: str = "auto"
+    square_pixels: bool = False
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES or isinstance(self.scale, bool):
             raise InputError(f"scale must be one of {SCALES}, not {self.scale!r}")
+        if self.deinterlace not in DEINTERLACE_MODES:
+            raise InputError(f"deinterlace must be one of {', '.join(DEINTERLACE_MODES)}")
         self.settings  # noqa: B018 - EncodeSettings refuses a bad codec, crf or preset
+
+    def picture(self, video: VideoInfo) -> Picture:
+        """The treatment for this video: `auto` resolved against its probe (interlaced or not).
+
+        The cloud resolves it once per job, at split, and sends the resolved mode with every
+        chunk, so no chunk decides on its own."""
+        return Picture.choose(self.deinterlace, self.square_pixels, video)
 
     @property
     def settings(self) -> EncodeSettings:
@@ -70,7 +95,12 @@ class JobSpec:
         lets `model` be a local checkpoint file (the CLI); remote requests name a model.
         Raises InputError (model, scale, numbers) or OutputError (codec, crf, preset).
         """
-        merged = {**ENCODE_DEFAULTS, **_present(defaults or {}), **_present(fields)}
+        merged = {
+            **ENCODE_DEFAULTS,
+            **PICTURE_DEFAULTS,
+            **_present(defaults or {}),
+            **_present(fields),
+        }
         model, scale = merged.get("model"), merged.get("scale")
         if model is None or scale is None:
             raise InputError("the job needs a model and a scale")
@@ -84,6 +114,8 @@ class JobSpec:
             codec=str(merged["codec"]),
             crf=_whole(merged["crf"], "crf"),
             preset=str(merged["preset"]),
+            deinterlace=str(merged["deinterlace"]),
+            square_pixels=_flag(merged["square_pixels"], "square_pixels"),
         )
 
 
