@@ -4,7 +4,7 @@ graph."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import chain, islice, pairwise
@@ -84,11 +84,18 @@ class Picture:
 
 
 def treat(
-    frames: Iterable[av.VideoFrame], stream: av.VideoStream, picture: Picture, sar: Fraction
+    frames: Iterable[av.VideoFrame],
+    stream: av.VideoStream,
+    picture: Picture,
+    sar: Fraction,
+    before: Sequence[av.VideoFrame] = (),
 ) -> Iterator[av.VideoFrame]:
     """`frames` through the filter graph `picture` asks for (as they are when it asks for
     nothing). Timestamps are in `picture.time_base(stream.time_base)`: bwdif counts in half the
-    input time base, which frame mode puts back in the stream's."""
+    input time base, which frame mode puts back in the stream's. `before` (ivtc only): the
+    frame shown just before `frames` (the previous chunk's last), whose fields fieldmatch can
+    pair with the first frame's, and which decimate compares the first frame with; it does
+    not come out."""
     if not picture.active:
         yield from frames
         return
@@ -105,8 +112,9 @@ def treat(
             ("fieldmatch", f"order={parity}"),
             ("bwdif", f"mode=send_frame:parity={parity}:deint=interlaced"),
         ]
-        matched = _filtered(frames, _graph(ctx, stream.time_base, rate, matching))
-        yield from _decimated(matched, Fraction(rate), time_base, resample)
+        matched = _filtered(chain(before, frames), _graph(ctx, stream.time_base, rate, matching))
+        prior = list(islice(matched, len(before)))
+        yield from _decimated(matched, Fraction(rate), time_base, resample, prior[-1:])
         return
     filters = resample
     if picture.deinterlace != "off":
@@ -169,15 +177,17 @@ def _decimated(
     rate: Fraction,
     time_base: Fraction,
     resample: list[tuple[str, str]],
+    prior: list[av.VideoFrame],
 ) -> Iterator[av.VideoFrame]:
     """decimate's 4 of each 5 field-matched frames (video at `rate`), timed as film frames
     from the first one, in `time_base`.
 
     decimate compares the first frame it gets with itself, finds a perfect duplicate and
     drops it, whatever the cadence. So it gets a lead cycle first, whose 4 frames out are
-    thrown away: stand-ins (the first frame with its luma moved, see STAND_IN), ending in a
-    copy of the first frame when the cadence repeats the chunk's first frame (read from the
-    next cycle, `_repeats_first`) so that decimate drops it, else in one more stand-in."""
+    thrown away: stand-ins (the first frame with its luma moved, see STAND_IN), ending in the
+    frame before (`prior`, field-matched) where there is one; else in a copy of the first
+    frame when the cadence repeats the chunk's first frame (read from the next cycle,
+    `_repeats_first`) so that decimate drops it, else in one more stand-in."""
     head = list(islice(matched, 2 * CYCLE))
     if not head:
         return
@@ -186,7 +196,7 @@ def _decimated(
     [twin] = _filtered([first], _graph(first, first.time_base, rate, []))
     tick = 1 / rate  # one video frame
     start = first.pts * first.time_base
-    last = twin if _repeats_first(head) else stand_in
+    last = prior[0] if prior else twin if _repeats_first(head) else stand_in
     lead = [stand_in] * (CYCLE - 1) + [last]
 
     def timed() -> Iterator[av.VideoFrame]:
