@@ -104,7 +104,7 @@ def _within(
             yield frame
 
 
-def shown_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
+def chunk_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
     """The first video stream's decoded frames; in a chunk file, only those of the chunk's
     window (`chunks.read_window`)."""
     stream = container.streams.video[0]
@@ -118,7 +118,7 @@ def last_frame(path: Path, limits: Limits) -> av.VideoFrame | None:
     """The last frame a chunk file shows, as decoded (what inverse telecine needs of the
     chunk before: see `filters.treat`)."""
     with open_media(path, limits) as container:
-        return next(iter(deque(shown_frames(container), maxlen=1)), None)
+        return next(iter(deque(chunk_frames(container), maxlen=1)), None)
 
 
 def decode_frames(
@@ -132,7 +132,7 @@ def decode_frames(
     shown just before these, for inverse telecine). In a chunk file, only the frames of the
     chunk's window (`chunks.read_window`) come out."""
     stream = container.streams.video[0]
-    decoded = shown_frames(container)
+    decoded = chunk_frames(container)
     if picture is not None:
         decoded = treat(decoded, stream, picture, sample_aspect(stream), before)
     for frame in decoded:
