@@ -35,6 +35,8 @@ class Family:
     sar: Fraction | None = None
     tag: str | None = None
     interlaced: bool = False  # woven from 2 * frames progressive frames, top field first
+    telecined: bool = False  # 3:2 pulldown of frames * 4 / 5 film frames, top field first
+    phase: int = 0  # where in the 5-frame cycle a telecined clip starts
     options: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -125,6 +127,31 @@ def woven(width: int, height: int, frames: int) -> tuple[list[np.ndarray], list[
     return out, truth
 
 
+def pulldown_fields(frames: int, phase: int = 0) -> list[int]:
+    """The film frame of each field of `frames` video frames of 3:2 pulldown, top field
+    first, starting `phase` frames into the cycle: film frames A B C D give the fields
+    A A B B B C C D D D, paired into video frames as AA BB BC CD DD (two of each five mix two
+    film frames)."""
+    cycles = -(-(frames + phase) // 5)
+    fields = [k for k in range(4 * cycles) for _ in range(2 + k % 2)]
+    return fields[2 * phase : 2 * (phase + frames)]
+
+
+def telecined(
+    width: int, height: int, frames: int, phase: int = 0
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(telecined frames, film truth): progressive film frames at 24000/1001 spread over
+    `frames` video frames at 30000/1001 (`pulldown_fields`)."""
+    fields = pulldown_fields(frames, phase)
+    truth = render_frames(width, height, fields[-1] + 1)
+    out = []
+    for top, bottom in zip(fields[0::2], fields[1::2], strict=True):
+        frame = truth[top].copy()
+        frame[1::2] = truth[bottom][1::2]
+        out.append(frame)
+    return out, truth
+
+
 def _field_flags(frames: list[av.VideoFrame], rate: Fraction) -> list[av.VideoFrame]:
     """Mark frames interlaced top field first (PyAV frames cannot set the flag themselves)."""
     graph = av.filter.Graph()
@@ -144,6 +171,8 @@ def make_family_clip(path: Path, fam: Family) -> Path:
     """Encode `fam` into `path` (video, then an audio tone as long as the video)."""
     if fam.interlaced:
         pictures, _ = woven(fam.width, fam.height, fam.frames)
+    elif fam.telecined:
+        pictures, _ = telecined(fam.width, fam.height, fam.frames, fam.phase)
     else:
         pictures = render_frames(fam.width, fam.height, fam.frames)
     with av.open(str(path), "w", format=fam.container) as out:
@@ -155,7 +184,7 @@ def make_family_clip(path: Path, fam: Family) -> Path:
         if fam.tag:
             video.codec_tag = fam.tag
         video.options = dict(fam.options)
-        if fam.interlaced:
+        if fam.interlaced or fam.telecined:
             video.codec_context.flags |= av.codec.context.Flags.interlaced_dct
         sound = None
         if fam.audio:
@@ -166,7 +195,7 @@ def make_family_clip(path: Path, fam: Family) -> Path:
             av.VideoFrame.from_ndarray(p, format="rgb24").reformat(format=fam.pix_fmt)
             for p in pictures
         ]
-        if fam.interlaced:
+        if fam.interlaced or fam.telecined:
             frames = _field_flags(frames, fam.rate)
         for i, frame in enumerate(frames):
             frame.pts, frame.time_base = i, 1 / fam.rate
@@ -176,6 +205,12 @@ def make_family_clip(path: Path, fam: Family) -> Path:
             tone(out, sound, float(fam.frames / fam.rate), fam.audio_rate, layout)
     return path
 
+
+#: Hard-telecined film as on an NTSC DVD: 16 film frames in 20 interlaced video frames.
+TELECINED = Family(
+    "dvd", ".vob", "mpeg2video", 352, 240, NTSC, "yuv420p", "ac3", frames=20, telecined=True,
+    options={"flags": "+ildct+ilme", "b": "8000000"},  # ("qscale" is no codec option)
+)  # fmt: skip
 
 TAGS = {"creation_time": "2001-02-03T04:05:06.000000Z", "title": "holiday"}
 CHAPTERS = [(0, 200, "one"), (200, 480, "two")]  # milliseconds
@@ -203,16 +238,25 @@ def make_tagged_clip(path: Path) -> Path:
     return path
 
 
+def _audio_spans(path) -> list[tuple[Fraction, Fraction]]:
+    """(start, end) of each packet of the first audio stream, in seconds."""
+    with av.open(str(path)) as container:
+        return [
+            (p.pts * p.time_base, (p.pts + (p.duration or 0)) * p.time_base)
+            for p in container.demux(container.streams.audio[0])
+            if p.size and p.pts is not None
+        ]
+
+
 def audio_span(path) -> tuple[float, float]:
     """(seconds from the first audio packet's start to the last one's end, the longest
     packet): containers differ in how they store the last packet's length (Matroska rounds it
     to the default one), so durations are compared to within one packet."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        spans = [
-            (p.pts * p.time_base, (p.pts + (p.duration or 0)) * p.time_base)
-            for p in container.demux(stream)
-            if p.size and p.pts is not None
-        ]
+    spans = _audio_spans(path)
     longest = max(end - start for start, end in spans)
     return float(max(end for _, end in spans) - min(start for start, _ in spans)), float(longest)
+
+
+def audio_start(path) -> float:
+    """The first audio packet's start, in seconds (below zero where AAC priming is)."""
+    return float(min(start for start, _ in _audio_spans(path)))

@@ -126,7 +126,13 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         _default_model(args, base, probed[0])
         video = probed[0].video
         picture = spec.picture(video)
-        if args.deinterlace == "auto" and picture.deinterlace != "off":
+        if args.deinterlace == "auto" and picture.deinterlace == "ivtc":
+            log.warning(
+                "telecined film (3:2 pulldown, %.0f%% of sample frames combed): restoring the "
+                "film frames with fieldmatch and decimate; --deinterlace off keeps the fields",
+                100 * video.combed,
+            )
+        elif args.deinterlace == "auto" and picture.deinterlace != "off":
             log.warning(
                 "interlaced video (field order %s, %.0f%% of sample frames combed): "
                 "deinterlacing with bwdif; --deinterlace off keeps the fields",
@@ -135,7 +141,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         upscaler = Upscaler(
             args.model, args.scale, args.device, tile=args.tile, runtime=args.runtime
         )
-        bar = _progress_bar(video.frame_count * picture.frames_per_frame, show)
+        bar = _progress_bar(picture.frames_out(video.frame_count), show)  # ivtc: +-1 a chunk
         try:
             result = upscale_video(
                 src,
@@ -151,7 +157,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             )
         finally:
             bar.close()
-        frames, seconds = result.frames * picture.frames_per_frame, result.seconds
+        frames, seconds = result.frames, result.seconds
         base.update(
             width=result.width,
             height=result.height,
@@ -252,8 +258,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
         f"  shape: SAR {sar.numerator}:{sar.denominator}, "
         f"DAR {dar.numerator}:{dar.denominator} ({float(dar):.3f})"
     )
+    scan = "telecined" if v.telecined else "interlaced" if v.interlaced else "progressive"
     print(
-        f"  scan: {'interlaced' if v.interlaced else 'progressive'} (field order "
+        f"  scan: {scan} (field order "
         f"{v.field_order}, {v.interlaced_flags:.0%} of sample frames flagged interlaced, "
         f"{v.combed:.0%} combed)"
     )

@@ -13,8 +13,9 @@ def add_picture_args(parser: argparse.ArgumentParser) -> None:
         "--deinterlace",
         default="auto",
         choices=DEINTERLACE_MODES,
-        help="auto (when the pictures show combing), off, frame (bwdif, one frame per "
-        "frame) or field (one frame per field: double rate)",
+        help="auto (ivtc for telecined film, frame when the pictures show combing), off, "
+        "frame (bwdif, one frame per frame), field (one frame per field: double rate) or "
+        "ivtc (3:2 pulldown removed: the film frames, 4 of each 5)",
     )
     parser.add_argument(
         "--square-pixels",

@@ -32,6 +32,7 @@ from upscaler.media.frames import (
     decode_frames,
     engine_pix_fmt,
     is_full_range,
+    last_frame,
     planes_to_frame,
 )
 from upscaler.media.limits import Limits
@@ -187,8 +188,9 @@ def _window_inputs(group: list[Window], bits: int) -> tuple[list[DecodedFrame], 
 
 @dataclass(frozen=True)
 class Neighbours:
-    """The chunk files around a chunk, for multi-frame models: `before` in display order
-    (the nearest last), `after` (the nearest first). Empty at the ends of the video."""
+    """The chunk files around a chunk, for multi-frame models and inverse telecine: `before`
+    in display order (the nearest last), `after` (the nearest first). Empty at the ends of
+    the video."""
 
     before: Sequence[Path] = ()
     after: Sequence[Path] = ()
@@ -252,9 +254,14 @@ def upscale_chunk(
 
         declared = (in_height, in_width)
 
+        around = neighbours or Neighbours()
+
         def decode() -> None:
             try:
-                for frame in decode_frames(container, pix_fmt, picture):
+                before = []  # inverse telecine pairs fields and finds repeats across the seam
+                if picture.deinterlace == "ivtc" and around.before:
+                    before = [f for f in [last_frame(around.before[-1], limits)] if f]
+                for frame in decode_frames(container, pix_fmt, picture, before):
                     if frame.planes[0].shape != declared:
                         got = frame.planes[0].shape
                         raise MediaError(
@@ -303,7 +310,6 @@ def upscale_chunk(
 
             radius = upscaler.radius
             if radius:
-                around = neighbours or Neighbours()
                 context = (
                     context_frames(ns, radius, last, pix_fmt, picture, limits)
                     for ns, last in ((around.before, True), (around.after, False))

@@ -112,9 +112,9 @@ def upscale_video(
     info, packets = probed or probe_with_packets(source, limits)
     check_output_limits(info, upscaler.scale, limits)
     fingerprint = _fingerprint(source, upscaler, settings, chunk_seconds)
-    if picture is not None and picture.active:
+    picture = picture or Picture()
+    if picture.active:
         fingerprint += f"-{picture}"
-    per_frame = picture.frames_per_frame if picture else 1  # 2 for field-rate deinterlacing
     temp = None if work_dir else tempfile.TemporaryDirectory(prefix="upscaler-")
     work = Path(work_dir or temp.name)  # type: ignore[union-attr]
     try:
@@ -122,6 +122,7 @@ def upscale_video(
         chunks = _prepare_work_dir(
             work, source, (info, packets), upscaler.scale, fingerprint, chunk_seconds, limits
         )
+        total = sum(picture.frames_out(chunk.frame_count) for chunk in chunks)
         done_paths, reused, frames = [], 0, 0
         sources = [work / "src" / chunk.name for chunk in chunks]
         for i, chunk in enumerate(chunks):
@@ -129,14 +130,14 @@ def upscale_video(
             if dst.is_file():
                 reused += 1
                 if progress:
-                    progress(chunk.frame_count * per_frame)
+                    progress(picture.frames_out(chunk.frame_count))
             else:
                 around = Neighbours(sources[:i], sources[i + 1 :])  # read by window models
                 result = upscale_chunk(
                     src, dst, upscaler, settings, batch, progress, limits, picture, around
                 )
                 try:
-                    verify_chunk(chunk.index, result.frames, chunk.frame_count * per_frame)
+                    verify_chunk(chunk.index, result.frames, picture.frames_out(chunk.frame_count))
                 except MediaError:
                     dst.unlink()
                     raise
@@ -148,14 +149,14 @@ def upscale_video(
             source,
             output,
             rotation=info.video.rotation,
-            frame_count=info.video.frame_count * per_frame,
+            frame_count=total,
             limits=limits,
         )
     finally:
         if temp is not None:
             temp.cleanup()
     return VideoResult(
-        frames=info.video.frame_count * per_frame,
+        frames=total,
         seconds=time.perf_counter() - started,
         chunks=len(chunks),
         chunks_reused=reused,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -12,7 +14,9 @@ import numpy as np
 from upscaler.errors import MediaError
 from upscaler.media.chunks import read_window
 from upscaler.media.filters import Picture, treat
+from upscaler.media.limits import Limits
 from upscaler.media.probe import sample_aspect
+from upscaler.media.safe_open import open_media
 
 #: Planar formats used as they are; anything else is converted (see `engine_pix_fmt`).
 PLANAR_YUV = {
@@ -100,20 +104,37 @@ def _within(
             yield frame
 
 
-def decode_frames(
-    container: av.container.InputContainer, pix_fmt: str, picture: Picture | None = None
-) -> Iterator[DecodedFrame]:
-    """Decode the first video stream into planes of `pix_fmt` (converted where needed),
-    deinterlaced or made square-pixelled first if `picture` says so. In a chunk file, only the
-    frames of the chunk's window (`chunks.read_window`) come out."""
+def chunk_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
+    """The first video stream's decoded frames; in a chunk file, only those of the chunk's
+    window (`chunks.read_window`)."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     decoded = container.decode(stream)
     window = read_window(container)
-    if window is not None:
-        decoded = _within(decoded, window, stream.time_base)
+    return decoded if window is None else _within(decoded, window, stream.time_base)
+
+
+def last_frame(path: Path, limits: Limits) -> av.VideoFrame | None:
+    """The last frame a chunk file shows, as decoded (what inverse telecine needs of the
+    chunk before: see `filters.treat`)."""
+    with open_media(path, limits) as container:
+        return next(iter(deque(chunk_frames(container), maxlen=1)), None)
+
+
+def decode_frames(
+    container: av.container.InputContainer,
+    pix_fmt: str,
+    picture: Picture | None = None,
+    before: Sequence[av.VideoFrame] = (),
+) -> Iterator[DecodedFrame]:
+    """Decode the first video stream into planes of `pix_fmt` (converted where needed),
+    deinterlaced or made square-pixelled first if `picture` says so (`before`: the frame
+    shown just before these, for inverse telecine). In a chunk file, only the frames of the
+    chunk's window (`chunks.read_window`) come out."""
+    stream = container.streams.video[0]
+    decoded = chunk_frames(container)
     if picture is not None:
-        decoded = treat(decoded, stream, picture, sample_aspect(stream))
+        decoded = treat(decoded, stream, picture, sample_aspect(stream), before)
     for frame in decoded:
         pts, duration = frame.pts, frame.duration or 0
         if pts is None:

@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 
 #: Output suffix -> FFmpeg muxer.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+#: Matroska muxer options: timestamps below zero (AAC priming, which the source's edit list
+#: skips) are written as they are, not by shifting the whole file (FFmpeg's default for a
+#: container without negative times). A Matroska cluster starts at zero or later, and a block
+#: is stored relative to it in signed 16-bit milliseconds, so times down to -32.768 s fit;
+#: RFC 9559 (Block Timestamps) says a frame with a negative time is decoded but not played,
+#: which is what the source's edit list asks for.
+KEEP_TIMES = {"avoid_negative_ts": "disabled"}
 #: What audio the output container cannot hold is transcoded to: AAC (every container above
 #: holds it) at this many bits per second per channel.
 AUDIO_FALLBACK = ("aac", 96_000)
@@ -110,12 +117,17 @@ def merge_chunks(
         with open_media(chunk_paths[0]) as first:
             video_template = first.streams.video[0]
             mp4 = muxer in ("mp4", "mov")
-            options = mp4_options(video_template.time_base, faststart=True) if mp4 else {}
+            options = mp4_options(video_template.time_base, faststart=True) if mp4 else KEEP_TIMES
             with atomic_output(output) as tmp:
                 try:
                     out = av.open(str(tmp), "w", format=muxer, options=options)
                     with out:  # closing writes the trailer, which can fail too
                         video = out.add_stream_from_template(video_template)
+                        if video_template.guessed_rate:
+                            # Matroska's default frame duration; without it the muxer writes
+                            # one tick of the chunk's time base (12800 "fps"). The chunk's
+                            # average is skewed by its B-frame delay, its guessed rate is not.
+                            video.codec_context.framerate = video_template.guessed_rate
                         if rotation:
                             video.set_display_rotation(rotation)
                         _carry_metadata(src, out, video)

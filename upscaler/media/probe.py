@@ -14,7 +14,14 @@ import av.logging
 import numpy as np
 
 from upscaler.errors import InputError, LimitExceededError
-from upscaler.media.interlace import COMB_RATIO, FIELD_ORDERS, comb_ratio, looks_interlaced
+from upscaler.media.interlace import (
+    COMB_RATIO,
+    FIELD_ORDERS,
+    comb_ratio,
+    looks_interlaced,
+    looks_telecined,
+    repaired_ratio,
+)
 from upscaler.media.limits import Limits
 from upscaler.media.safe_open import open_media, short_reason
 
@@ -85,6 +92,7 @@ class VideoInfo:
     interlaced_flags: float = 0.0  # share of the sample frames flagged interlaced
     combed: float = 0.0  # share of the sample frames that show combing
     interlaced: bool = False  # the verdict (combing, not flags; see media/interlace.py)
+    telecined: bool = False  # 3:2 pulldown film (combing in a 5-frame cycle, re-pairable)
 
     @property
     def display_aspect_ratio(self) -> Fraction:
@@ -199,29 +207,38 @@ def sample_aspect(stream: av.VideoStream) -> Fraction:
 
 @dataclass(frozen=True)
 class _Sample:
-    """What the first decoded frames show: rotation, interlaced flags, combing."""
+    """What the first decoded frames show: rotation, interlaced flags, combing, and for each
+    combed frame its comb ratio with a field re-paired from a neighbour (others: 0)."""
 
     rotation: int = 0
     flagged: float = 0.0  # share of the sample frames flagged interlaced
     comb_ratios: list[float] = field(default_factory=list)
+    repaired: list[float] = field(default_factory=list)
 
 
 def _sample_frames(path: Path, index: int, limits: Limits, count: int = 10) -> _Sample:
     """Decode the first `count` frames from a fresh open rather than a seek back: some
     demuxers (FLV without an index, piped-style MPEG-PS) cannot seek."""
-    rotation, flags, ratios = 0, [], []
+    rotation, flags, lumas = 0, [], []
     with open_media(path, limits) as container:
         try:
             for frame in container.decode(container.streams[index]):
                 if not flags:
                     rotation = int(frame.rotation or 0)
                 flags.append(frame.interlaced_frame)
-                ratios.append(comb_ratio(frame.to_ndarray(format="gray")))
+                lumas.append(frame.to_ndarray(format="gray"))
                 if len(flags) == count:
                     break
         except av.error.FFmpegError:
             pass
-    return _Sample(rotation, sum(flags) / len(flags) if flags else 0.0, ratios)
+    ratios = [comb_ratio(luma) for luma in lumas]
+    repaired = [
+        min(repaired_ratio(luma, lumas[j]) for j in (i - 1, i + 1) if 0 <= j < len(lumas))
+        if ratio > COMB_RATIO and len(lumas) > 1
+        else 0.0
+        for i, (luma, ratio) in enumerate(zip(lumas, ratios, strict=True))
+    ]
+    return _Sample(rotation, sum(flags) / len(flags) if flags else 0.0, ratios, repaired)
 
 
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
@@ -317,6 +334,7 @@ def probe_with_packets(
             interlaced_flags=sample.flagged,
             combed=sum(r > COMB_RATIO for r in ratios) / len(ratios) if ratios else 0.0,
             interlaced=looks_interlaced(ratios),
+            telecined=looks_telecined(ratios, sample.repaired),
         )
         streams = [_stream_info(s) for s in container.streams if s.index != stream.index]
         info = MediaInfo(
