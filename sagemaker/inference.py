@@ -224,19 +224,26 @@ def _download(uri: str, path: Path) -> Path:
     return path
 
 
+def _reach(request: ChunkRequest, radius: int, ivtc: bool) -> tuple[list[str], list[str]]:
+    """The neighbouring chunks this chunk's treatment reads: a window model `radius` frames
+    across each border, inverse telecine the frame shown before the chunk (to pair fields
+    across the seam); single-frame models otherwise none."""
+    before = request.before[-max(radius, int(ivtc)) :] if radius or ivtc else []
+    return before, request.after[:radius]
+
+
 def _upscale_chunk(request: ChunkRequest, models: Models) -> dict[str, Any]:
     spec = models.spec(request.fields)
     upscaler = models.get(spec.model, spec.scale)
     with tempfile.TemporaryDirectory(prefix="chunk-") as tmp:
         src, dst = _download(request.chunk, Path(tmp) / "in.mp4"), Path(tmp) / "out.mp4"
-        radius = upscaler.radius  # a window model reads this many frames across each border
-        before, after = (request.before[-radius:], request.after[:radius]) if radius else ([], [])
-        around = Neighbours(
-            [_download(uri, Path(tmp) / f"before{i}.mp4") for i, uri in enumerate(before)],
-            [_download(uri, Path(tmp) / f"after{i}.mp4") for i, uri in enumerate(after)],
-        )
         try:
             picture = spec.picture(probe(src).video)
+            before, after = _reach(request, upscaler.radius, picture.deinterlace == "ivtc")
+            around = Neighbours(
+                [_download(uri, Path(tmp) / f"before{i}.mp4") for i, uri in enumerate(before)],
+                [_download(uri, Path(tmp) / f"after{i}.mp4") for i, uri in enumerate(after)],
+            )
             result = upscale_chunk(
                 src, dst, upscaler, spec.settings, batch=4, picture=picture, neighbours=around
             )
