@@ -24,7 +24,7 @@ class WorkItem:
     codec: str = "h264"
     crf: int = 18
     preset: str = "veryfast"
-    deinterlace: str = "off"  # resolved at split: off, frame or field
+    deinterlace: str = "off"  # resolved at split: off, frame, field or ivtc
     square_pixels: bool = False
     before: list[str] = field(default_factory=list)  # neighbour chunks, for window models
     after: list[str] = field(default_factory=list)

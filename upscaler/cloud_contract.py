@@ -239,7 +239,7 @@ JOB_ITEM = "JOB"
 # The job row holds, besides the keys, `status`, `created_at` and `updated_at`:
 #   owner:   object (`object_id` of the one upload the job belongs to; set once)
 #   split:   source, source_version (a versioned upload's version id), name, source_bytes,
-#            model, scale, codec, crf, preset, deinterlace (resolved: off, frame or field),
+#            model, scale, codec, crf, preset, deinterlace (resolved: off|frame|field|ivtc),
 #            square_pixels, chunk_count, media, output_frames (frames the output must hold)
 #   fetch:   source_url
 #   collect: done (a number set of finished chunk indices), merge_enqueued
