@@ -1,0 +1,167 @@
+"""OpenVINO on the CPU: the exported graphs run by Intel's CPU plugin, fp32 or bf16.
+
+On this project's small conv nets OpenVINO's CPU plugin is faster than ONNX Runtime at fp32
+(same outputs within a code), and on CPUs with bf16 units (AVX512_BF16, AMX) about twice as
+fast in bf16. bf16 keeps 8 significant bits: a value near 1.0 (code 255) is stored to about one
+code, so a model's *output* in bf16 loses ~0.05 dB PSNR. Models that can say which part of
+them is a small learned residual (`split()`, e.g. `fast`: body + fixed bicubic skip) run only
+that part in bf16; the fixed part, the add and the rounding to codes stay fp32 (Set5: -0.006
+dB instead of -0.049). A model without `split()`, or a CPU without bf16, runs fp32 instead.
+
+Compiled models live in memory only (one per graph, frame size, precision and thread count):
+no OpenVINO cache directory, nothing written. Only the runtime (`openvino.Core`) is used, never
+the conversion tools, which are the only part that imports `openvino_telemetry`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+#: runtime name -> OpenVINO inference precision
+PRECISIONS = {"openvino": "f32", "openvino-bf16": "bf16"}
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def core() -> Any:
+    import openvino
+
+    return openvino.Core()
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU runs bf16 natively (OpenVINO's CPU plugin says so)."""
+    return "BF16" in core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def splittable(model: nn.Module) -> bool:
+    """Whether `model` names its learned residual (`split()`), so bf16 can stay inside it."""
+    return callable(getattr(model, "split", None))
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(
+    path: Path, shapes: tuple[tuple[int, ...], ...] | None, precision: str, threads: int
+) -> Any:
+    """`path` (ONNX) compiled for the CPU: inputs reshaped to `shapes` (-1: dynamic; None:
+    as exported), `threads` inference threads (the engine's budget), no thread pinning (the
+    encoder and other processes share the cores)."""
+    model = core().read_model(str(path))
+    if shapes is not None:
+        names = (port.get_any_name() for port in model.inputs)
+        model.reshape({name: list(s) for name, s in zip(names, shapes, strict=True)})
+    config = {
+        "INFERENCE_PRECISION_HINT": precision,
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        "ENABLE_CPU_PINNING": False,
+    }
+    return core().compile_model(model, "CPU", config)
+
+
+class OvSession:
+    """A compiled model with ONNX Runtime's `run` signature (what `FusedYuv` calls): named
+    numpy inputs in, fresh numpy outputs back (the request's own buffers are reused)."""
+
+    def __init__(self, model: Any) -> None:
+        self.request = model.create_infer_request()
+        self._lock = threading.Lock()
+
+    def run(self, _names: None, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            out = self.request.infer(dict(feed), share_inputs=True, share_outputs=True)
+            return [np.array(a) for a in out.values()]
+
+
+class SplitSession:
+    """Two compiled graphs: `learned` (bf16) maps Y to the residual, `tail` (fp32) takes the
+    inputs and that residual (input "r") to the outputs. The residual is not copied."""
+
+    def __init__(self, learned: Any, tail: Any) -> None:
+        self.learned = learned.create_infer_request()
+        self.tail = tail.create_infer_request()
+        self._lock = threading.Lock()
+
+    def run(self, _names: None, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            (residual,) = self.learned.infer(
+                {"y": feed["y"]}, share_inputs=True, share_outputs=True
+            ).values()
+            out = self.tail.infer({**feed, "r": residual}, share_inputs=True, share_outputs=True)
+            return [np.array(a) for a in out.values()]
+
+
+class OvForward:
+    """An OpenVINO-compiled export as a torch forward (float32 in and out), compiled per
+    input height and width (dynamic batch), like the per-size ONNX Runtime sessions.
+    `tail`: with a split model in bf16, the fp32 part applied to (input, residual)."""
+
+    def __init__(
+        self,
+        path: Path,
+        precision: str,
+        threads: int,
+        tail: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.path, self.precision, self.threads, self.tail = path, precision, threads, tail
+        self._sessions: dict[tuple[int, ...], OvSession] = {}
+
+    def _session(self, shape: Sequence[int]) -> OvSession:
+        key = tuple(shape[1:])
+        if key not in self._sessions:
+            model = compiled(self.path, ((-1, *key),), self.precision, self.threads)
+            self._sessions[key] = OvSession(model)
+        return self._sessions[key]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        data = x.detach().to(torch.float32).contiguous().numpy()
+        (out,) = self._session(data.shape).run(None, {"x": data})
+        y = torch.from_numpy(out)
+        return y if self.tail is None else self.tail(x, y)
+
+
+def ov_forward(model: nn.Module, runtime: str, export: Callable[[nn.Module], Path]) -> OvForward:
+    """The OpenVINO forward for `runtime` ('openvino' or 'openvino-bf16'): bf16 only on a CPU
+    with bf16 and a `split()` model (the learned part in bf16, the rest eager fp32), else
+    fp32 with a warning saying why. `export` writes a module's ONNX file (cached)."""
+    threads = torch.get_num_threads()
+    if runtime == "openvino-bf16":
+        why = bf16_unavailable(model)
+        if why is None:
+            learned, fixed = model.split()
+            shuffle = model.shuffle
+
+            def tail(x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+                return shuffle(residual + fixed(x.to(torch.float32)))
+
+            return OvForward(export(learned), "bf16", threads, tail)
+        log.warning("openvino-bf16: %s; running OpenVINO fp32", why)
+    return OvForward(export(model), "f32", threads)
+
+
+def bf16_unavailable(model: nn.Module) -> str | None:
+    """Why `model` cannot run `openvino-bf16` here, or None when it can."""
+    if not bf16_supported():
+        return "this CPU has no bf16 support (OpenVINO reports no BF16 capability)"
+    if not splittable(model):
+        return f"{type(model).__name__} has no split() of its learned residual"
+    return None
