@@ -148,3 +148,11 @@ def test_eval_names_the_runtimes_that_ran(tmp_path):
     assert evaluate("fast", 2, tmp_path, "openvino")["runtime"] == "openvino+torch"
     (tmp_path / "odd_SRF_2_HR.png").unlink()
     assert evaluate("fast", 2, tmp_path, "torch")["runtime"] == "torch"
+
+
+def test_falls_back_to_eager_without_openvino(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` fails
+    assert not ov.openvino_available()
+    up = Upscaler("fast", 2, "cpu", tile=0, runtime="openvino")
+    assert up.runtime.forward_for((1, 1, 36, 50)) is up.model
+    assert "openvino is not installed" in caplog.text

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import copy
 import functools
-import io
 import logging
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,10 +33,9 @@ from torch import nn
 from upscaler.engine import openvino_runtime as ov
 from upscaler.engine.chroma import BicubicChroma, chroma_factor
 from upscaler.engine.onnx_runtime import (
-    _OPSET,
     RuntimeSelector,
-    _atomic_write,
     cache_dir,
+    export_graph,
     model_key,
     ort_session,
 )
@@ -49,6 +46,7 @@ _VERSION = "yuv8-v2"  # part of the cached file's name: bump when the graph chan
 Frames = Sequence[Sequence[np.ndarray]]
 #: the runtimes the fused graph runs on (any other choice runs the separate stages)
 FUSED_RUNTIMES = ("onnx", "openvino", "openvino-bf16")
+_N = {0: "n"}  # dynamic batch; every other size is static
 
 
 def _codes(x: torch.Tensor) -> torch.Tensor:
@@ -120,29 +118,6 @@ class YuvTail(nn.Module):
         return (out, *_chroma_codes(self.chroma, chroma))
 
 
-def _export(
-    graph: nn.Module, inputs: dict[str, torch.Tensor], outputs: list[str], path: Path
-) -> Path:
-    """`graph` as ONNX at `path` (dynamic batch, every other size static), once."""
-    if path.is_file():
-        return path
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings: the size branches are constants here
-        torch.onnx.export(
-            graph.eval(),
-            tuple(inputs.values()),
-            buf,
-            dynamo=False,
-            input_names=list(inputs),
-            output_names=outputs,
-            opset_version=_OPSET,
-            dynamic_axes={n: {0: "n"} for n in [*inputs, *outputs]},
-        )
-    _atomic_write(path, buf.getvalue())
-    return path
-
-
 def _examples(shapes: tuple[tuple[int, int], ...]) -> dict[str, torch.Tensor]:
     return {
         n: torch.zeros(1, 1, h, w, dtype=torch.uint8)
@@ -167,7 +142,7 @@ def export_fused(model: SRModel, shapes: tuple[tuple[int, int], ...], scale: int
     trunk, shuffle = _without_final_shuffle(model, torch.rand(1, 1, *shapes[0]))
     graph = YuvGraph(trunk, shuffle, _chroma_net(shapes, scale))
     inputs = _examples(shapes)
-    return _export(graph, inputs, [n.upper() for n in inputs], path)
+    return export_graph(graph, inputs, [n.upper() for n in inputs], path, _N)
 
 
 def export_fused_split(
@@ -176,13 +151,15 @@ def export_fused_split(
     """The two graphs of a `split()` model (`YuvLearned`, `YuvTail`), cached."""
     stem, (learned, fixed) = _stem(model, shapes), model.split()
     inputs = _examples(shapes)
-    first = _export(YuvLearned(learned), {"y": inputs["y"]}, ["R"], Path(f"{stem}-learned.onnx"))
+    first = export_graph(
+        YuvLearned(learned), {"y": inputs["y"]}, ["R"], Path(f"{stem}-learned.onnx"), _N
+    )
     with torch.no_grad():
         residual = learned(inputs["y"].float())
     tail = YuvTail(fixed, model.shuffle.upscale_factor, _chroma_net(shapes, scale))
     names = ["Y", *(n.upper() for n in list(inputs)[1:])]
-    second = _export(
-        tail, {"y": inputs["y"], "r": residual, **inputs}, names, Path(f"{stem}-tail.onnx")
+    second = export_graph(
+        tail, {"y": inputs["y"], "r": residual, **inputs}, names, Path(f"{stem}-tail.onnx"), _N
     )
     return first, second
 

@@ -2,8 +2,9 @@
 
 oneDNN through PyTorch eager pays per-op dispatch and layout costs that dominate small
 convolution nets like `fast`; ONNX Runtime fuses conv+ReLU and plans memory once. Which is
-faster depends on the model and the machine, so `choose_runtime` measures both at first use
-and remembers the answer (`runtime.json` in the cache dir). Exports and the int8 model are
+faster depends on the model and the machine, so `choose_runtime` measures eager, ONNX Runtime
+and OpenVINO (`engine.openvino_runtime`, which runs the same exports) at first use and
+remembers the answer (`runtime.json` in the cache dir). Exports and the int8 model are
 cached there too, keyed by the weights, so a retrained model never reuses a stale file.
 
 Exports have dynamic batch, height and width, traced at an even size: they are used for even
@@ -76,29 +77,56 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def export_onnx(model: SRModel, path: Path | None = None, part: nn.Module | None = None) -> Path:
-    """The model (or `part` of it, e.g. a side of `split()`, named `path`) as ONNX (fp32,
-    dynamic N/H/W), exported once into the cache."""
-    path = path or cache_dir() / "onnx" / f"{model_key(model)}.onnx"
+def export_graph(
+    graph: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    outputs: list[str],
+    path: Path,
+    axes: dict[int, str],
+) -> Path:
+    """`graph` traced on `inputs` (name -> example) as ONNX at `path`, once; `axes` are the
+    dynamic dimensions of every input and output."""
     if path.is_file():
         return path
-    example = torch.rand(1, model.input_channels, 64, 64)
-    axes = {0: "n", 2: "h", 3: "w"}
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about the odd-size branch
+        warnings.simplefilter("ignore")  # tracer warnings about the odd-size branches
         torch.onnx.export(
-            model if part is None else part,
-            (example,),
+            graph.eval(),
+            tuple(inputs.values()),
             buf,
             dynamo=False,
-            input_names=["x"],
-            output_names=["y"],
+            input_names=list(inputs),
+            output_names=outputs,
             opset_version=_OPSET,
-            dynamic_axes={"x": axes, "y": axes},
+            dynamic_axes={n: axes for n in [*inputs, *outputs]},
         )
     _atomic_write(path, buf.getvalue())
     return path
+
+
+_NHW = {0: "n", 2: "h", 3: "w"}
+
+
+def export_onnx(model: SRModel, path: Path | None = None) -> Path:
+    """The model as ONNX (fp32, dynamic N/H/W), exported once into the cache."""
+    path = path or cache_dir() / "onnx" / f"{model_key(model)}.onnx"
+    return export_graph(
+        model, {"x": torch.rand(1, model.input_channels, 64, 64)}, ["y"], path, _NHW
+    )
+
+
+def export_split(model: SRModel) -> tuple[Path, Path]:
+    """A `split()` model as two ONNX graphs (dynamic N/H/W): x -> its learned residual r, and
+    (x, r) -> the output (`openvino_runtime.SplitTail`)."""
+    stem = cache_dir() / "onnx" / model_key(model)
+    learned, fixed = model.split()
+    x = torch.rand(1, model.input_channels, 64, 64)
+    first = export_graph(learned, {"x": x}, ["r"], Path(f"{stem}-learned.onnx"), _NHW)
+    with torch.no_grad():
+        inputs = {"x": x, "r": learned(x)}
+    tail = ov.SplitTail(fixed, model.shuffle)
+    return first, export_graph(tail, inputs, ["y"], Path(f"{stem}-tail.onnx"), _NHW)
 
 
 def ort_session(path: Path, threads: int | None = None):
@@ -181,8 +209,9 @@ def choose_runtime(
             return choices[key]["runtime"]
         x = torch.rand(shape)
         with torch.inference_mode():
-            # warm-up (allocations, kernel choice); a slow model is timed once, not `rounds`
-            slow = max(_time(forward, x, 1) for forward in candidates.values()) > 1.0
+            # warm-up (allocations, kernel choice, OpenVINO's compile for this size); a slow
+            # model (even its fastest runtime over a second) is timed once, not `rounds`
+            slow = min(_time(forward, x, 1) for forward in candidates.values()) > 1.0
             best = dict.fromkeys(candidates, float("inf"))
             for _ in range(1 if slow else rounds):  # alternating: all see the same load
                 for name, forward in candidates.items():
@@ -245,14 +274,7 @@ class RuntimeSelector:
         if name in ov.PRECISIONS:
             if not ov.openvino_available():
                 raise ImportError("openvino is not installed")
-            key = model_key(self.model)
-
-            def export(part: nn.Module) -> Path:
-                if part is self.model:
-                    return export_onnx(self.model)
-                return export_onnx(self.model, cache_dir() / "onnx" / f"{key}-learned.onnx", part)
-
-            return ov.ov_forward(self.model, name, export)
+            return ov.ov_forward(self.model, name, export_onnx, export_split)
         if not onnxruntime_available():
             raise ImportError("onnxruntime is not installed")
         if name == "onnx-int8":

@@ -93,69 +93,83 @@ class OvSession:
 
 
 class SplitSession:
-    """Two compiled graphs: `learned` (bf16) maps Y to the residual, `tail` (fp32) takes the
-    inputs and that residual (input "r") to the outputs. The residual is not copied."""
+    """Two compiled graphs: `learned` (bf16) maps the first input to the residual, `tail`
+    (fp32) takes the inputs and that residual (input "r") to the outputs. The residual is
+    handed over without a copy."""
 
     def __init__(self, learned: Any, tail: Any) -> None:
+        self._first = learned.input(0).get_any_name()
         self.learned = learned.create_infer_request()
         self.tail = tail.create_infer_request()
         self._lock = threading.Lock()
 
     def run(self, _names: None, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         with self._lock:
-            (residual,) = self.learned.infer(
-                {"y": feed["y"]}, share_inputs=True, share_outputs=True
-            ).values()
+            first = {self._first: feed[self._first]}
+            (residual,) = self.learned.infer(first, share_inputs=True, share_outputs=True).values()
             out = self.tail.infer({**feed, "r": residual}, share_inputs=True, share_outputs=True)
             return [np.array(a) for a in out.values()]
+
+
+class SplitTail(nn.Module):
+    """(x, r) -> shuffle(r + fixed(x)): the fp32 half of a `split()` model."""
+
+    def __init__(self, fixed: nn.Module, shuffle: nn.Module) -> None:
+        super().__init__()
+        self.fixed, self.shuffle = fixed, shuffle
+
+    def forward(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(r + self.fixed(x))
+
+
+def _dims(shape: Any) -> tuple[int, ...]:
+    """An OpenVINO partial shape as reshape wants it: -1 for a dynamic dimension."""
+    return tuple(d.get_length() if d.is_static else -1 for d in shape)
 
 
 class OvForward:
     """An OpenVINO-compiled export as a torch forward (float32 in and out), compiled per
     input height and width (dynamic batch), like the per-size ONNX Runtime sessions.
-    `tail`: with a split model in bf16, the fp32 part applied to (input, residual)."""
+    Two `paths`: a `split()` model, its learned graph in bf16 and its tail in fp32."""
 
-    def __init__(
-        self,
-        path: Path,
-        precision: str,
-        threads: int,
-        tail: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    ) -> None:
-        self.path, self.precision, self.threads, self.tail = path, precision, threads, tail
-        self._sessions: dict[tuple[int, ...], OvSession] = {}
+    def __init__(self, paths: tuple[Path, ...], precision: str, threads: int) -> None:
+        self.paths, self.precision, self.threads = paths, precision, threads
+        self._sessions: dict[tuple[int, ...], OvSession | SplitSession] = {}
 
-    def _session(self, shape: Sequence[int]) -> OvSession:
+    def _session(self, shape: Sequence[int]) -> OvSession | SplitSession:
         key = tuple(shape[1:])
         if key not in self._sessions:
-            model = compiled(self.path, ((-1, *key),), self.precision, self.threads)
-            self._sessions[key] = OvSession(model)
+            first = compiled(self.paths[0], ((-1, *key),), self.precision, self.threads)
+            if len(self.paths) == 1:
+                self._sessions[key] = OvSession(first)
+            else:
+                shapes = ((-1, *key), _dims(first.output(0).get_partial_shape()))
+                tail = compiled(self.paths[1], shapes, "f32", self.threads)
+                self._sessions[key] = SplitSession(first, tail)
         return self._sessions[key]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         data = x.detach().to(torch.float32).contiguous().numpy()
         (out,) = self._session(data.shape).run(None, {"x": data})
-        y = torch.from_numpy(out)
-        return y if self.tail is None else self.tail(x, y)
+        return torch.from_numpy(out)
 
 
-def ov_forward(model: nn.Module, runtime: str, export: Callable[[nn.Module], Path]) -> OvForward:
+def ov_forward(
+    model: nn.Module,
+    runtime: str,
+    export: Callable[[Any], Path],
+    export_split: Callable[[Any], tuple[Path, Path]],
+) -> OvForward:
     """The OpenVINO forward for `runtime` ('openvino' or 'openvino-bf16'): bf16 only on a CPU
-    with bf16 and a `split()` model (the learned part in bf16, the rest eager fp32), else
-    fp32 with a warning saying why. `export` writes a module's ONNX file (cached)."""
+    with bf16 and a `split()` model (the learned part in bf16, the rest fp32), else fp32 with
+    a warning saying why. `export` / `export_split` write the ONNX file(s) (cached)."""
     threads = torch.get_num_threads()
     if runtime == "openvino-bf16":
         why = bf16_unavailable(model)
         if why is None:
-            learned, fixed = model.split()
-            shuffle = model.shuffle
-
-            def tail(x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-                return shuffle(residual + fixed(x.to(torch.float32)))
-
-            return OvForward(export(learned), "bf16", threads, tail)
+            return OvForward(export_split(model), "bf16", threads)
         log.warning("openvino-bf16: %s; running OpenVINO fp32", why)
-    return OvForward(export(model), "f32", threads)
+    return OvForward((export(model),), "f32", threads)
 
 
 def bf16_unavailable(model: nn.Module) -> str | None:
