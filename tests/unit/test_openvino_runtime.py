@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.conftest import run_cli
 from upscaler.engine import onnx_runtime
 from upscaler.engine import openvino_runtime as ov
 from upscaler.engine.fused import FusedYuv
@@ -139,15 +140,28 @@ def test_threads_follow_the_engine_and_no_telemetry(monkeypatch):
     assert "openvino_telemetry" not in sys.modules
 
 
-def test_eval_names_the_runtimes_that_ran(tmp_path):
+def _pairs(folder, sizes: dict[str, tuple[int, int]]) -> None:
     rng = np.random.default_rng(0)
-    for name, (h, w) in {"even": (40, 48), "odd": (41, 48)}.items():
+    for name, (h, w) in sizes.items():
         lr = rng.integers(0, 256, (h, w, 3), np.uint8)
-        Image.fromarray(lr).save(tmp_path / f"{name}_SRF_2_LR.png")
-        Image.fromarray(lr.repeat(2, 0).repeat(2, 1)).save(tmp_path / f"{name}_SRF_2_HR.png")
+        Image.fromarray(lr).save(folder / f"{name}_SRF_2_LR.png")
+        Image.fromarray(lr.repeat(2, 0).repeat(2, 1)).save(folder / f"{name}_SRF_2_HR.png")
+
+
+def test_eval_names_the_runtimes_that_ran(tmp_path):
+    _pairs(tmp_path, {"even": (40, 48), "odd": (41, 48)})
     assert evaluate("fast", 2, tmp_path, "openvino")["runtime"] == "openvino+torch"
     (tmp_path / "odd_SRF_2_HR.png").unlink()
     assert evaluate("fast", 2, tmp_path, "torch")["runtime"] == "torch"
+
+
+def test_cli_eval_takes_a_runtime(tmp_path):
+    _pairs(tmp_path, {"even": (40, 48)})
+    args = ("eval", "--model", "fast", "--dataset", str(tmp_path), "--json")
+    done = run_cli(*args, "--runtime", "openvino")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["runtime"] == "openvino"
+    assert run_cli(*args, "--runtime", "tensorrt").returncode == 2
 
 
 def test_falls_back_to_eager_without_openvino(monkeypatch, caplog):
