@@ -167,6 +167,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             "fps": round(frames / seconds, 2) if seconds else 0.0,
             "peak_rss_mb": _peak_rss_mb(),
             "device": str(upscaler.device),
+            # what ran the model ('openvino-bf16', ...); None: no frame needed it (reused)
+            "runtime": "+".join(upscaler.runtime.used()) or None,
         },
     )
     return 0

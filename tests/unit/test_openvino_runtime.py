@@ -170,3 +170,11 @@ def test_falls_back_to_eager_without_openvino(monkeypatch, caplog):
     up = Upscaler("fast", 2, "cpu", tile=0, runtime="openvino")
     assert up.runtime.forward_for((1, 1, 36, 50)) is up.model
     assert "openvino is not installed" in caplog.text
+
+
+def test_cli_upscale_reports_the_runtime(basic_clip, tmp_path):
+    out = tmp_path / "o.mp4"
+    args = ("upscale", str(basic_clip), "-o", str(out), "--model", "fast", "--json")
+    done = run_cli(*args, "--runtime", "openvino")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["runtime"] == "openvino"

@@ -292,6 +292,10 @@ class RuntimeSelector:
         'onnx-int8', 'openvino' or 'openvino-bf16'."""
         return self._entry(shape)[0]
 
+    def used(self) -> list[str]:
+        """The runtimes chosen so far, one per input shape seen (for reports)."""
+        return sorted({name for name, _ in self._chosen.values()})
+
     def _entry(self, shape: tuple[int, ...]) -> tuple[str, Forward]:
         key = tuple(shape[1:])  # the batch size does not change the choice
         if key not in self._chosen:
