@@ -1,12 +1,14 @@
 """OpenVINO on the CPU: the exported graphs run by Intel's CPU plugin, fp32 or bf16.
 
-On this project's small conv nets OpenVINO's CPU plugin is faster than ONNX Runtime at fp32
-(same outputs within a code), and on CPUs with bf16 units (AVX512_BF16, AMX) about twice as
-fast in bf16. bf16 keeps 8 significant bits: a value near 1.0 (code 255) is stored to about one
-code, so a model's *output* in bf16 loses ~0.05 dB PSNR. Models that can say which part of
-them is a small learned residual (`split()`, e.g. `fast`: body + fixed bicubic skip) run only
-that part in bf16; the fixed part, the add and the rounding to codes stay fp32 (Set5: -0.006
-dB instead of -0.049). A model without `split()`, or a CPU without bf16, runs fp32 instead.
+On this project's small conv nets OpenVINO's CPU plugin matches or beats ONNX Runtime at fp32
+(same outputs within a code). On CPUs with bf16 units (AVX512_BF16, AMX), bf16 convolutions
+run about twice as fast. But bf16 keeps only 8 significant bits: a value near 1.0 (code 255)
+is stored to about a code, so a model *output* in bf16 loses ~0.05 dB PSNR. A model that can
+say which part of it is a small learned residual (`split()`, e.g. `fast`: body + fixed
+bicubic skip) runs only that part in bf16. The fixed part, the add, the rounding to codes and
+chroma stay fp32, in a second graph. Set5 then loses 0.006 dB instead of 0.049, and `fast` at
+1080p takes ~25 % less CPU than fp32 (docs/BENCHMARKS.md). A model without `split()`, or a
+CPU without bf16, runs fp32 instead.
 
 Compiled models live in memory only (one per graph, frame size, precision and thread count):
 no OpenVINO cache directory, nothing written. Only the runtime (`openvino.Core`) is used, never
