@@ -60,8 +60,10 @@ format: $(DEV)
 
 # Training photos from Debian packages (licences in DATA_LICENSES.md, every file in
 # docs/data_manifest.tsv) and the real-footage dev clips made from held-out photos.
+DATA_PACKAGES := plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers gcompris-qt-data \
+	endless-sky-data tuxpaint-data sddm-theme-maldives stellarium-data
 data: $(CORE)
-	apt-get install -y --no-install-recommends plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers gcompris-qt-data
+	apt-get install -y --no-install-recommends $(DATA_PACKAGES)
 	$(PY) scripts/make_data.py
 	$(PY) scripts/make_clips.py
 

@@ -1,14 +1,13 @@
-"""Would OpenVINO beat ONNX Runtime here? The fused `fast` graph through both, in one process.
+"""Why `openvino-bf16` keeps fp32 outside the learned residual: the fused `fast` graph
+through ONNX Runtime, OpenVINO fp32, OpenVINO bf16 on the *whole* graph, and the runtime's
+split bf16 (`--runtime openvino-bf16`: residual bf16, the rest fp32), in one process.
 
-Usage: `python -m benchmarks.openvino_probe [--size 960x540] [--quality DIR ...]`, with the
-`openvino` package importable (not a dependency of the project: install it beside the venv,
-`pip install --no-deps --target /tmp/ov openvino openvino-telemetry`, then
-`PYTHONPATH=.:/tmp/ov`). Prints CPU ms
-per frame of the fused uint8 session (`engine.fused`, 4-frame batches, 2 threads) through
-ONNX Runtime, OpenVINO fp32 and OpenVINO bf16 (used where the CPU has AVX512_BF16 or AMX),
-alternating rounds, best and median; how many output codes differ from ONNX Runtime's; and
-with `--quality`, PSNR-Y of `fast` x2 on each dataset (the published protocol,
-`evaluate.quality`) eager vs OpenVINO fp32 / bf16 on the model.
+Usage: `python -m benchmarks.openvino_probe [--size 960x540] [--quality DIR ...]`. Prints CPU
+ms per frame of the fused uint8 session (`engine.fused`, 4-frame batches, 2 threads) through
+each, alternating rounds, best and median; how many output codes differ from ONNX Runtime's;
+and with `--quality`, PSNR-Y of `fast` x2 on each dataset (the published protocol,
+`evaluate.quality`) eager vs whole-graph OpenVINO fp32 / bf16 (for the split runtime:
+`upscaler eval --runtime openvino-bf16`). bf16 needs a CPU with AVX512_BF16 or AMX.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from upscaler.engine.fused import export_fused
-from upscaler.engine.onnx_runtime import _OPSET, ort_session
+from upscaler.engine.fused import export_fused, fused_session
+from upscaler.engine.onnx_runtime import _OPSET, RuntimeSelector, ort_session
 from upscaler.engine.runner import Upscaler
 from upscaler.evaluate.bench import sample_frames
 from upscaler.models import load_model
@@ -38,7 +37,9 @@ def _openvino() -> Any:
     try:
         import openvino
     except ImportError:
-        raise SystemExit("openvino_probe: openvino is not importable (see the docstring)") from None
+        raise SystemExit(
+            "openvino_probe: openvino is not installed (pip install -r requirements.txt)"
+        ) from None
     return openvino.Core()
 
 
@@ -64,17 +65,20 @@ def speed(core: Any, width: int, height: int, rounds: int = 6) -> None:
         request.infer(feed)
         return [request.get_output_tensor(i).data for i in range(len(feed))]
 
+    split = fused_session(up.model, RuntimeSelector(up.model, "openvino-bf16"), shapes, 2)
+    assert split is not None
     jobs = {"onnxruntime fp32": lambda: session.run(None, feed)}
     jobs.update({f"openvino {p}": (lambda p=p: run_ov(p)) for p in PRECISIONS})
+    jobs["openvino-bf16 (split)"] = lambda: split.session.run(None, feed)
     want = session.run(None, feed)
-    for precision in PRECISIONS:
-        got = run_ov(precision)
+    for name, job in list(jobs.items())[1:]:
+        got = job()
         differ = sum(int((a != b).sum()) for a, b in zip(got, want, strict=True))
         worst = max(
             int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(got, want, strict=True)
         )
         total = sum(a.size for a in want)
-        print(f"openvino {precision}: {differ} of {total} codes differ, by at most {worst}")
+        print(f"{name}: {differ} of {total} codes differ, by at most {worst}")
     times: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(rounds):
         for name, job in jobs.items():

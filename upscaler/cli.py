@@ -173,6 +173,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             "fps": round(frames / seconds, 2) if seconds else 0.0,
             "peak_rss_mb": _peak_rss_mb(),
             "device": str(upscaler.device),
+            # what ran the model ('openvino-bf16', ...); None: no frame needed it (reused)
+            "runtime": "+".join(upscaler.runtime.used()) or None,
         },
     )
     return 0
@@ -337,10 +339,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.crf is not None and len(args.crf) != 1:
         raise InputError("--dataset takes one --crf; several CRFs are for --clips")
     if args.crf is None and not args.plain:
-        result = evaluate(args.model, args.scale, args.dataset)
+        result = evaluate(args.model, args.scale, args.dataset, args.runtime)
     else:
         crf = args.crf[0] if args.crf else None
-        result = evaluate_compressed(args.model, args.scale, args.dataset, crf)
+        result = evaluate_compressed(args.model, args.scale, args.dataset, crf, args.runtime)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -351,7 +353,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         detail = f", detail {result['detail_y']:.2f}" if "detail_y" in result else ""
         print(
             f"{args.model} x{args.scale} on {args.dataset}: PSNR-Y {result['psnr_y']:.2f} dB, "
-            f"SSIM-Y {result['ssim_y']:.4f}{detail} ({len(result['images'])} images)"
+            f"SSIM-Y {result['ssim_y']:.4f}{detail} ({len(result['images'])} images, "
+            f"runtime {result['runtime']})"
         )
     return 0
 
@@ -455,8 +458,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         "--runtime",
         default="auto",
         choices=RUNTIMES,
-        help="CPU runtime: auto (the faster of torch and onnx, measured once), torch, onnx, "
-        "onnx-int8 (fast only)",
+        help="CPU runtime: auto (the fastest of torch, onnx, openvino and, for the fast "
+        "family on a CPU with bf16, openvino-bf16; measured once), torch, onnx, onnx-int8 "
+        "(fast only), openvino, openvino-bf16",
     )
 
 
@@ -471,6 +475,7 @@ def _tile_arg(text: str) -> int | None:
 
 def build_parser() -> argparse.ArgumentParser:
     from upscaler.cli_picture import add_picture_args
+    from upscaler.engine.onnx_runtime import RUNTIMES
 
     parser = argparse.ArgumentParser(prog="upscaler", description=__doc__)
     parser.add_argument("--version", action="version", version=f"upscaler {__version__}")
@@ -550,6 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--frames", type=int, default=16, help="--clips: frames per clip (16)")
     p.add_argument("--plain", action="store_true", help="HR-only folder, clean bicubic LR")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="--dataset: the CPU runtime, as for upscale (images of odd size run eager)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -31,7 +31,7 @@ def cache(tmp_path, monkeypatch):
 def test_live_runs_the_fused_model_step(live_clip):
     options = LiveOptions(source=str(live_clip), runtime="onnx", duration=1.0)
     summary = LiveSession(options).run()
-    assert summary["model_step"] == "fused"
+    assert summary["model_step"] == "fused/onnx"
     assert summary["frames_in"] == 25
     assert summary["frames_out"] + summary["dropped"] == 25
     assert summary["torch_threads"] == live_threads(None)

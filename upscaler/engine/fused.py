@@ -1,4 +1,4 @@
-"""One ONNX Runtime session per frame size: uint8 Y'CbCr planes in, uint8 planes out.
+"""One session per frame size: uint8 Y'CbCr planes in, uint8 planes out.
 
 For a luma model on 8-bit video the whole per-frame job (codes -> floats, the model on Y,
 MATLAB bicubic on Cb and Cr, rounding and clamping back to codes) is one graph: no float
@@ -9,31 +9,33 @@ the same code values (tested: identical on the sample frames; a rare 1-code diff
 exact .5 is the stated tolerance).
 
 Exported per frame size (static H and W, dynamic batch): the odd-size branches of the model
-and the chroma conv are traced for that size, and ONNX Runtime can fold every shape.
+and the chroma conv are traced for that size, and the runtime can fold every shape. The graph
+runs on ONNX Runtime or OpenVINO, as the model's runtime choice says; for `openvino-bf16` it is
+two graphs: the model's learned residual in bf16, then everything else in fp32
+(`engine.openvino_runtime`).
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import io
 import logging
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from upscaler.engine import openvino_runtime as ov
 from upscaler.engine.chroma import BicubicChroma, chroma_factor
 from upscaler.engine.onnx_runtime import (
-    _OPSET,
     RuntimeSelector,
-    _atomic_write,
     cache_dir,
+    export_graph,
     model_key,
     ort_session,
 )
@@ -42,6 +44,9 @@ from upscaler.models.base import SRModel
 log = logging.getLogger(__name__)
 _VERSION = "yuv8-v2"  # part of the cached file's name: bump when the graph changes
 Frames = Sequence[Sequence[np.ndarray]]
+#: the runtimes the fused graph runs on (any other choice runs the separate stages)
+FUSED_RUNTIMES = ("onnx", "openvino", "openvino-bf16")
+_N = {0: "n"}  # dynamic batch; every other size is static
 
 
 def _codes(x: torch.Tensor) -> torch.Tensor:
@@ -70,6 +75,10 @@ def _without_final_shuffle(model: SRModel, example: torch.Tensor) -> tuple[nn.Mo
     return (trunk, factor) if same else (model, 1)
 
 
+def _chroma_codes(chroma: BicubicChroma | None, planes: Sequence[torch.Tensor]) -> tuple:
+    return () if chroma is None else tuple(_codes(chroma(p.float().div(255.0))) for p in planes)
+
+
 class YuvGraph(nn.Module):
     """uint8 [N,1,H,W] Y (and [N,1,h,w] Cb, Cr) -> uint8 planes `scale` times larger."""
 
@@ -82,37 +91,77 @@ class YuvGraph(nn.Module):
         y = _codes(self.model(planes[0].float().div(255.0)))
         if self.shuffle > 1:
             y = F.pixel_shuffle(y, self.shuffle)
-        if self.chroma is None:
-            return (y,)
-        return (y, *(_codes(self.chroma(p.float().div(255.0))) for p in planes[1:]))
+        return (y, *_chroma_codes(self.chroma, planes[1:]))
+
+
+class YuvLearned(nn.Module):
+    """uint8 Y -> the model's learned residual (the bf16 half of a `split()` model)."""
+
+    def __init__(self, learned: nn.Module) -> None:
+        super().__init__()
+        self.learned = learned
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.learned(y.float().div(255.0))
+
+
+class YuvTail(nn.Module):
+    """uint8 Y, the residual r (and Cb, Cr) -> uint8 planes: the fp32 half of a `split()`
+    model (its fixed part, the sum, rounding; the shuffle after rounding, on bytes)."""
+
+    def __init__(self, fixed: nn.Module, shuffle: int, chroma: BicubicChroma | None) -> None:
+        super().__init__()
+        self.fixed, self.shuffle, self.chroma = fixed, shuffle, chroma
+
+    def forward(self, y: torch.Tensor, r: torch.Tensor, *chroma: torch.Tensor) -> tuple:
+        out = F.pixel_shuffle(_codes(r + self.fixed(y.float().div(255.0))), self.shuffle)
+        return (out, *_chroma_codes(self.chroma, chroma))
+
+
+def _examples(shapes: tuple[tuple[int, int], ...]) -> dict[str, torch.Tensor]:
+    return {
+        n: torch.zeros(1, 1, h, w, dtype=torch.uint8)
+        for n, (h, w) in zip("yuv"[: len(shapes)], shapes, strict=True)
+    }
+
+
+def _chroma_net(shapes: tuple[tuple[int, int], ...], scale: int) -> BicubicChroma | None:
+    return BicubicChroma(scale) if len(shapes) == 3 else None
+
+
+def _stem(model: SRModel, shapes: tuple[tuple[int, int], ...]) -> Path:
+    sizes = "_".join(f"{h}x{w}" for h, w in shapes)
+    return cache_dir() / "onnx" / f"{model_key(model)}-{_VERSION}-{sizes}"
 
 
 def export_fused(model: SRModel, shapes: tuple[tuple[int, int], ...], scale: int) -> Path:
     """The fused graph for planes of `shapes` ((H, W) of Y, then of Cb and Cr), cached."""
-    sizes = "_".join(f"{h}x{w}" for h, w in shapes)
-    path = cache_dir() / "onnx" / f"{model_key(model)}-{_VERSION}-{sizes}.onnx"
+    path = _stem(model, shapes).with_suffix(".onnx")
     if path.is_file():
         return path
     trunk, shuffle = _without_final_shuffle(model, torch.rand(1, 1, *shapes[0]))
-    graph = YuvGraph(trunk, shuffle, BicubicChroma(scale) if len(shapes) == 3 else None).eval()
-    names = ["y", "u", "v"][: len(shapes)]
-    examples = tuple(torch.zeros(1, 1, h, w, dtype=torch.uint8) for h, w in shapes)
-    outputs = [n.upper() for n in names]
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings: the size branches are constants here
-        torch.onnx.export(
-            graph,
-            examples,
-            buf,
-            dynamo=False,
-            input_names=names,
-            output_names=outputs,
-            opset_version=_OPSET,
-            dynamic_axes={n: {0: "n"} for n in names + outputs},
-        )
-    _atomic_write(path, buf.getvalue())
-    return path
+    graph = YuvGraph(trunk, shuffle, _chroma_net(shapes, scale))
+    inputs = _examples(shapes)
+    return export_graph(graph, inputs, [n.upper() for n in inputs], path, _N)
+
+
+def export_fused_split(
+    model: SRModel, shapes: tuple[tuple[int, int], ...], scale: int
+) -> tuple[Path, Path]:
+    """The two graphs of a `split()` model (`YuvLearned`, `YuvTail`), cached."""
+    stem, (learned, fixed) = _stem(model, shapes), model.split()
+    inputs = _examples(shapes)
+    first = export_graph(
+        YuvLearned(learned), {"y": inputs["y"]}, ["R"], Path(f"{stem}-learned.onnx"), _N
+    )
+    with torch.no_grad():
+        residual = learned(inputs["y"].float())
+    tail = YuvTail(fixed, model.shuffle.upscale_factor, _chroma_net(shapes, scale))
+    names = ["Y", *(n.upper() for n in list(inputs)[1:])]
+    second = export_graph(
+        tail, {"y": inputs["y"], "r": residual, **inputs}, names, Path(f"{stem}-tail.onnx"), _N
+    )
+    return first, second
 
 
 def _chroma_out(shapes: tuple[tuple[int, int], ...], scale: int) -> tuple[int, int]:
@@ -137,8 +186,8 @@ def fusable(model: SRModel, shapes: tuple[tuple[int, int], ...], scale: int) -> 
 class FusedYuv:
     """The fused session for one frame size, with reused input batch buffers."""
 
-    def __init__(self, path: Path, shapes: tuple[tuple[int, int], ...], threads: int) -> None:
-        self.session = ort_session(path, threads)
+    def __init__(self, session: Any, shapes: tuple[tuple[int, int], ...]) -> None:
+        self.session = session  # ONNX Runtime's, or `openvino_runtime`'s with its `run`
         self.shapes = shapes
         self._names = ["y", "u", "v"][: len(shapes)]
         self._buffers: dict[int, list[np.ndarray]] = {}  # by batch size
@@ -160,23 +209,39 @@ class FusedYuv:
 
 
 @functools.lru_cache(maxsize=16)
-def _fused(path: Path, shapes: tuple[tuple[int, int], ...], threads: int) -> FusedYuv:
-    """One session per file and thread count in a process, as `onnx_runtime._session`."""
-    return FusedYuv(path, shapes, threads)
+def _fused(
+    runtime: str, paths: tuple[Path, ...], shapes: tuple[tuple[int, int], ...], threads: int
+) -> FusedYuv:
+    """One session per file(s), runtime and thread count in a process, as
+    `onnx_runtime._session`."""
+    if runtime == "onnx":
+        session: Any = ort_session(paths[0], threads)
+    elif runtime == "openvino":
+        session = ov.OvSession(ov.compiled(paths[0], None, "f32", threads))
+    else:
+        learned = ov.compiled(paths[0], None, "bf16", threads)
+        session = ov.SplitSession(learned, ov.compiled(paths[1], None, "f32", threads))
+    return FusedYuv(session, shapes)
 
 
 def fused_session(
     model: SRModel, selector: RuntimeSelector, shapes: tuple[tuple[int, int], ...], scale: int
 ) -> FusedYuv | None:
     """The fused session for 8-bit frames of `shapes`, where it applies: a fusable model whose
-    runtime for this size is ONNX Runtime fp32 (`auto` measured it, or `onnx` was asked for).
-    None otherwise, or when the export or the session fails (the eager path still works)."""
+    runtime for this size is ONNX Runtime fp32 or OpenVINO (`auto` measured it, or it was
+    asked for). None otherwise, or when the export or the session fails (the eager path
+    still works)."""
     if not fusable(model, shapes, scale):
         return None
-    if selector.name_for((1, 1, *shapes[0])) != "onnx":
+    runtime = selector.name_for((1, 1, *shapes[0]))
+    if runtime not in FUSED_RUNTIMES:
         return None
     try:
-        return _fused(export_fused(model, shapes, scale), shapes, torch.get_num_threads())
+        if runtime == "openvino-bf16":
+            paths = export_fused_split(model, shapes, scale)
+        else:
+            paths = (export_fused(model, shapes, scale),)
+        return _fused(runtime, paths, shapes, torch.get_num_threads())
     except Exception as exc:  # any export/runtime failure: the unfused path still works
-        log.warning("fused ONNX graph unavailable (%s); using the separate stages", exc)
+        log.warning("fused %s graph unavailable (%s); using the separate stages", runtime, exc)
         return None

@@ -83,7 +83,8 @@ class Upscaler:
         self.dtype = self._dtype(precision)
         if self.dtype != torch.float32:
             self.model = self.model.to(self.dtype)
-        # CPU: PyTorch eager or ONNX Runtime, whichever is faster here (engine.onnx_runtime)
+        # CPU: PyTorch eager, ONNX Runtime or OpenVINO, whichever is faster here
+        # (engine.onnx_runtime, engine.openvino_runtime)
         on_cpu = self.device.type == "cpu" and self.dtype == torch.float32
         self._runtime_name = runtime if on_cpu else "torch"
         self.runtime = RuntimeSelector(self.model, self._runtime_name)
@@ -94,7 +95,8 @@ class Upscaler:
 
     def fused(self, shapes: tuple[tuple[int, int], ...], batch: int, bits: int) -> FusedYuv | None:
         """The one-session path (uint8 planes in and out, `engine.fused`) for frames with
-        planes of `shapes`, where it applies (8-bit, untiled, ONNX Runtime); else None."""
+        planes of `shapes`, where it applies (8-bit, untiled, ONNX Runtime or OpenVINO); else
+        None."""
         key = (shapes, bits)
         if key not in self._fused:
             whole = self._compiled is None and self._tile_for(batch, *shapes[0]) == 0
@@ -162,7 +164,9 @@ class Upscaler:
             return upscale_chroma(x, size)
         if factor not in self._chroma_nets:
             net = BicubicChroma(factor).to(self.device)
-            runtime = "onnx" if self._runtime_name == "onnx-int8" else self._runtime_name
+            # fp32: chroma is the output itself (no residual to keep int8 or bf16 inside)
+            fp32 = {"onnx-int8": "onnx", "openvino-bf16": "openvino"}
+            runtime = fp32.get(self._runtime_name, self._runtime_name)
             self._chroma_nets[factor] = RuntimeSelector(net, runtime)
         shape = (x.shape[0] * x.shape[1], 1, *x.shape[-2:])
         return upscale_chroma(x, size, self._chroma_nets[factor].forward_for(shape))

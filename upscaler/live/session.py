@@ -101,13 +101,14 @@ def warm_up(tiers: list[Tier], info: VideoInfo, rounds: int = 3) -> None:
 
 
 def _model_step(upscaler: Upscaler, info: VideoInfo) -> str:
-    """How the model tier runs (for the summary): 'fused' (one uint8 ONNX Runtime session)
-    or the runtime of the separate stages ('torch', 'onnx', 'onnx-int8')."""
+    """How the model tier runs (for the summary): 'fused/RUNTIME' (one uint8 session of
+    ONNX Runtime or OpenVINO) or the runtime of the separate stages ('torch', 'onnx', ...)."""
     probe = _blank_frame(info, np.uint8)
     shapes = tuple(p.shape for p in probe.planes)
+    runtime = upscaler.runtime.name_for((1, 1 if upscaler.channels == "y" else 3, *shapes[0]))
     if upscaler.fused(shapes, 1, info.bits) is not None:
-        return "fused"
-    return upscaler.runtime.name_for((1, 1 if upscaler.channels == "y" else 3, *shapes[0]))
+        return f"fused/{runtime}"
+    return runtime
 
 
 def _blank_frame(info: VideoInfo, dtype: Any) -> SourceFrame:

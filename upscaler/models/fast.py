@@ -87,13 +87,36 @@ class FastSR(SRModel):
         ph, pw = (-h) % UNSHUFFLE, (-w) % UNSHUFFLE
         if ph or pw:  # odd sizes: pad to even, crop the output back
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        zp = self.unshuffle(symmetric_pad(x, UNSHUFFLE))
-        body_in = (zp[..., 1:-1, 1:-1] - 0.5).contiguous(memory_format=torch.channels_last)
-        out = self.body(body_in) + F.conv2d(zp, self.skip)
-        out = self.shuffle(out).contiguous()
+        zp = self._unshuffled(x)
+        out = self.shuffle(self._learned(zp) + F.conv2d(zp, self.skip)).contiguous()
         if ph or pw:
             out = out[..., : h * self.scale, : w * self.scale]
         return out
+
+    def _unshuffled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unshuffle(symmetric_pad(x, UNSHUFFLE))
+
+    def _learned(self, zp: torch.Tensor) -> torch.Tensor:
+        body_in = (zp[..., 1:-1, 1:-1] - 0.5).contiguous(memory_format=torch.channels_last)
+        return self.body(body_in)
+
+    def split(self) -> tuple[nn.Module, nn.Module]:
+        """(learned, fixed): at even sizes `forward(x) == shuffle(learned(x) + fixed(x))`.
+        The learned part outputs a small residual, so lower precision (bf16) costs little
+        there; the fixed bicubic and the sum, whose values reach 1.0, need fp32."""
+        return _Part(self, learned=True), _Part(self, learned=False)
+
+
+class _Part(nn.Module):
+    """One side of `FastSR.split()` as a module of its own (to export it alone)."""
+
+    def __init__(self, model: FastSR, learned: bool) -> None:
+        super().__init__()
+        self.model, self.learned = model, learned
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        zp = self.model._unshuffled(x)
+        return self.model._learned(zp) if self.learned else F.conv2d(zp, self.model.skip)
 
 
 @register(
