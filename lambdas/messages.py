@@ -9,6 +9,9 @@ from typing import Any
 
 from upscaler.cloud_contract import chunk_key, context_chunks, upscaled_key
 
+#: WorkItem fields that route the answer back (in the inference id), not sent as the request.
+ROUTING = ("job_id", "index", "attempt")
+
 
 @dataclass(frozen=True)
 class WorkItem:
@@ -37,20 +40,9 @@ class WorkItem:
         return cls(**json.loads(body))
 
     def request(self) -> dict[str, Any]:
-        """The endpoint's job spec (see sagemaker/inference.py)."""
-        return {
-            "chunk": self.chunk,
-            "output": self.output,
-            "model": self.model,
-            "scale": self.scale,
-            "codec": self.codec,
-            "crf": self.crf,
-            "preset": self.preset,
-            "deinterlace": self.deinterlace,
-            "square_pixels": self.square_pixels,
-            "before": self.before,
-            "after": self.after,
-        }
+        """The endpoint's job spec (see sagemaker/inference.py): everything but the routing
+        (which job, chunk and attempt: the inference id carries those)."""
+        return {k: v for k, v in asdict(self).items() if k not in ROUTING}
 
 
 def unwrap_sns(body: str) -> dict[str, Any]:
