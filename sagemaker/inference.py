@@ -42,7 +42,7 @@ from PIL import Image, UnidentifiedImageError
 
 from upscaler.cloud_contract import CONTEXT_CHUNKS
 from upscaler.engine.image import upscale_image
-from upscaler.engine.pipeline import Neighbours, upscale_chunk
+from upscaler.engine.pipeline import Neighbours, neighbour_reach, upscale_chunk
 from upscaler.engine.runner import Upscaler
 from upscaler.errors import UpscalerError
 from upscaler.job import JobSpec
@@ -213,36 +213,35 @@ def input_fn(body: bytes | str, content_type: str) -> ChunkRequest | np.ndarray:
     raise BadRequest(f"unsupported content type {kind!r}; send application/json or an image", 415)
 
 
-def _download(uri: str, path: Path) -> Path:
+def _download(s3: Any, uri: str, path: Path) -> Path:
     """A chunk from S3 (a missing one is the request's fault: 404)."""
     bucket, key = _s3_location(uri, "chunk")
     try:
-        boto3.client("s3").download_file(bucket, key, str(path))
+        s3.download_file(bucket, key, str(path))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         raise BadRequest(f"cannot read {uri} ({code or exc})", 404) from None
     return path
 
 
-def _reach(request: ChunkRequest, radius: int, ivtc: bool) -> tuple[list[str], list[str]]:
-    """The neighbouring chunks this chunk's treatment reads: a window model `radius` frames
-    across each border, inverse telecine the frame shown before the chunk (to pair fields
-    across the seam); single-frame models otherwise none."""
-    before = request.before[-max(radius, int(ivtc)) :] if radius or ivtc else []
-    return before, request.after[:radius]
+def _download_all(s3: Any, uris: list[str], stem: Path) -> list[Path]:
+    """Neighbouring chunks, in the order given, as `<stem>0.mp4`, `<stem>1.mp4`, ..."""
+    return [_download(s3, uri, Path(f"{stem}{i}.mp4")) for i, uri in enumerate(uris)]
 
 
 def _upscale_chunk(request: ChunkRequest, models: Models) -> dict[str, Any]:
     spec = models.spec(request.fields)
     upscaler = models.get(spec.model, spec.scale)
+    s3 = boto3.client("s3")
     with tempfile.TemporaryDirectory(prefix="chunk-") as tmp:
-        src, dst = _download(request.chunk, Path(tmp) / "in.mp4"), Path(tmp) / "out.mp4"
+        src, dst = _download(s3, request.chunk, Path(tmp) / "in.mp4"), Path(tmp) / "out.mp4"
         try:
             picture = spec.picture(probe(src).video)
-            before, after = _reach(request, upscaler.radius, picture.deinterlace == "ivtc")
+            reach_before, reach_after = neighbour_reach(upscaler, picture)
+            nearest_before = request.before[-reach_before:] if reach_before else []
             around = Neighbours(
-                [_download(uri, Path(tmp) / f"before{i}.mp4") for i, uri in enumerate(before)],
-                [_download(uri, Path(tmp) / f"after{i}.mp4") for i, uri in enumerate(after)],
+                _download_all(s3, nearest_before, Path(tmp) / "before"),
+                _download_all(s3, request.after[:reach_after], Path(tmp) / "after"),
             )
             result = upscale_chunk(
                 src, dst, upscaler, spec.settings, batch=4, picture=picture, neighbours=around
@@ -252,9 +251,7 @@ def _upscale_chunk(request: ChunkRequest, models: Models) -> dict[str, Any]:
             raise BadRequest(f"cannot upscale the chunk: {message}") from None
         bucket, key = _s3_location(request.output, "output")
         try:
-            boto3.client("s3").upload_file(
-                str(dst), bucket, key, ExtraArgs={"ContentType": "video/mp4"}
-            )
+            s3.upload_file(str(dst), bucket, key, ExtraArgs={"ContentType": "video/mp4"})
         except (ClientError, BotoCoreError) as exc:
             raise RuntimeError(f"cannot write {request.output} ({exc})") from None
     return {

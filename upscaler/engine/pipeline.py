@@ -196,6 +196,14 @@ class Neighbours:
     after: Sequence[Path] = ()
 
 
+def neighbour_reach(upscaler: Upscaler, picture: Picture) -> tuple[int, int]:
+    """How many chunks on each side `upscale_chunk` reads (before, after): a window model
+    `radius` frames across each border (a chunk holds at least one frame), inverse telecine
+    the frame shown just before the chunk. For a caller that must fetch them (the endpoint)."""
+    radius = upscaler.radius
+    return max(radius, int(picture.deinterlace == "ivtc")), radius
+
+
 def upscale_chunk(
     src: str | Path,
     dst: str | Path,
