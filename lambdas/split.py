@@ -135,10 +135,11 @@ def split_object(bucket: str, key: str, etag: str, version_id: str | None = None
         for chunk, path in zip(prepared.chunks, prepared.paths, strict=True):
             aws.upload(path, aws.s3_uri(work, chunk_key(job_id, chunk.index)))
     chunks, info = prepared.chunks, prepared.info
-    for chunk in chunks:
+    outputs = [picture.frames_out(chunk.frame_count) for chunk in chunks]
+    for chunk, output_frames in zip(chunks, outputs, strict=True):
         chunk_fields = {
             "frame_count": chunk.frame_count,
-            "output_frames": picture.frames_out(chunk.frame_count),
+            "output_frames": output_frames,
             "start_s": chunk.start_s,
             "duration_s": chunk.duration_s,
         }
@@ -150,7 +151,7 @@ def split_object(bucket: str, key: str, etag: str, version_id: str | None = None
         "chunk_count": len(chunks),
         "media": media_facts(info),
         "deinterlace": picture.deinterlace,
-        "output_frames": sum(picture.frames_out(c.frame_count) for c in chunks),
+        "output_frames": sum(outputs),
     }
     if not jobs.set_status(job_id, jobs.SPLIT, (jobs.PENDING, jobs.SPLIT), **facts):
         return job_id

@@ -246,9 +246,9 @@ JOB_ITEM = "JOB"
 #   merge:   output, output_bytes, total_seconds, merge_seconds
 #   failure: reason
 # A chunk row (sort key `chunk_item(index)`): index, attempt, status, frame_count,
-# output_frames (2x frame_count for field-rate deinterlacing), start_s, duration_s, then
-# dispatch's inference_id/output_location/failure_location/request and collect's
-# frames/seconds/done_attempt/last_error.
+# output_frames (`Picture.frames_out`: 2n for field, n - n // 5 for ivtc), start_s,
+# duration_s, then dispatch's inference_id/output_location/failure_location/request and
+# collect's frames/seconds/done_attempt/last_error.
 
 
 def chunk_item(index: int) -> str:
