@@ -193,10 +193,14 @@ def _decimated(
         return
     first = head[0]
     [stand_in] = _filtered([first], _graph(first, first.time_base, rate, [("lutyuv", STAND_IN)]))
-    [twin] = _filtered([first], _graph(first, first.time_base, rate, []))
     tick = 1 / rate  # one video frame
     start = first.pts * first.time_base
-    last = prior[0] if prior else twin if _repeats_first(head) else stand_in
+    if prior:
+        last = prior[0]
+    elif _repeats_first(head):  # a copy of the first frame (the buffer keeps what it is given)
+        [last] = _filtered([first], _graph(first, first.time_base, rate, []))
+    else:
+        last = stand_in
     lead = [stand_in] * (CYCLE - 1) + [last]
 
     def timed() -> Iterator[av.VideoFrame]:
