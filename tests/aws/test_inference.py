@@ -129,6 +129,19 @@ def test_image_body_gives_a_png(inference, models, kind):
         ),
         (json.dumps({**GOOD, "scale": 9}).encode(), "application/json", 400, "scale"),
         (json.dumps({**GOOD, "crf": 99}).encode(), "application/json", 400, "crf"),
+        (json.dumps({**GOOD, "deinterlace": "weave"}).encode(), "application/json", 400, "deint"),
+        (
+            json.dumps({**GOOD, "before": "s3://work/c.mp4"}).encode(),
+            "application/json",
+            400,
+            '"before" must be a list of at most 2 chunk URIs',
+        ),
+        (
+            json.dumps({**GOOD, "after": ["s3://elsewhere/c.mp4"]}).encode(),
+            "application/json",
+            403,
+            "\"after\": bucket 'elsewhere' is not one",
+        ),
         (
             json.dumps({**GOOD, "chunk": "s3://elsewhere/c.mp4"}).encode(),
             "application/json",
