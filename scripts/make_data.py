@@ -309,12 +309,27 @@ def patches(arr: np.ndarray, size: int, rng: np.random.Generator, keep_flat: flo
     return out
 
 
-def dev_crops(img: Image.Image, d: int) -> list[np.ndarray]:
-    """Four `d`-sided crops of one mid-scale version of a held-out photo."""
+def dev_crops(img: Image.Image, d: int, count: int = 4) -> list[np.ndarray]:
+    """The `count` most detailed, non-overlapping `d`-sided crops of one mid-scale version of a
+    held-out photo. Crops at fixed positions gave two single-colour crops (luma std under 2):
+    their PSNR (93 dB, or 148 dB when exact) swamped the dev mean, so checkpoint selection
+    followed rounding noise on flat sky instead of detail."""
     scaled = np.asarray(scales_of(img)[1])
     h, w = scaled.shape[:2]
-    centres = ((h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4), (h // 2, w // 2))
-    return [scaled[y - d // 2 : y + d // 2, x - d // 2 : x + d // 2] for y, x in centres]
+    luma = scaled @ np.array([0.299, 0.587, 0.114])
+    step = d // 4
+    detail = {
+        (y, x): float(np.abs(np.diff(luma[y : y + d, x : x + d], axis=1)).mean())
+        for y in range(0, h - d + 1, step)
+        for x in range(0, w - d + 1, step)
+    }
+    chosen: list[tuple[int, int]] = []
+    for y, x in sorted(detail, key=lambda k: (-detail[k], k)):
+        if all(abs(y - cy) >= d or abs(x - cx) >= d for cy, cx in chosen):
+            chosen.append((y, x))
+        if len(chosen) == count:
+            break
+    return [scaled[y : y + d, x : x + d] for y, x in chosen]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from upscaler.models import load_model
+from upscaler.models.checkpoint import read_checkpoint
 from upscaler.train.data import PatchSampler
 from upscaler.train.ema import EMA
 from upscaler.train.loop import TrainConfig, train
@@ -97,3 +98,10 @@ def test_ema_tracks_weights(decay, step, lag):
     ema.update(model, step=step)
     assert torch.allclose(ema.model.weight, target - lag)
     assert not any(p.requires_grad for p in ema.model.parameters())
+
+
+def test_reparam_training_ships_the_folded_plain_net(data, tmp_path):
+    best = train(_cfg(data, tmp_path, model_config={"width": 8, "depth": 2, "reparam": True}))
+    assert read_checkpoint(best)["config"] == {"width": 8, "depth": 2}
+    model = load_model(str(best), 2)  # strict load into the plain net
+    assert not any("squeeze" in k for k in model.state_dict())

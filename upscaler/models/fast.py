@@ -17,6 +17,7 @@ from torch import nn
 
 from upscaler.models.base import SRModel
 from upscaler.models.registry import register
+from upscaler.models.reparam import conv3x3
 
 UNSHUFFLE = 2
 
@@ -58,16 +59,16 @@ class FastSR(SRModel):
 
     channels = "y"
 
-    def __init__(self, scale: int, width: int = 32, depth: int = 4) -> None:
+    def __init__(self, scale: int, width: int = 32, depth: int = 4, reparam: bool = False) -> None:
         super().__init__(scale)
         self.width, self.depth = width, depth
         r = UNSHUFFLE * scale
         self.receptive_field = UNSHUFFLE * (depth + 2)
         self.unshuffle = nn.PixelUnshuffle(UNSHUFFLE)
-        layers: list[nn.Module] = [nn.Conv2d(UNSHUFFLE**2, width, 3, padding=1), nn.ReLU()]
+        layers: list[nn.Module] = [conv3x3(UNSHUFFLE**2, width, reparam), nn.ReLU()]
         for _ in range(depth - 1):
-            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
-        layers.append(nn.Conv2d(width, r * r, 3, padding=1))
+            layers += [conv3x3(width, width, reparam), nn.ReLU()]
+        layers.append(conv3x3(width, r * r, reparam))
         self.body = nn.Sequential(*layers)
         # Fixed, not learned: Adam's per-weight steps would only add noise to exact bicubic.
         self.register_buffer("skip", bicubic_skip_kernel(scale), persistent=False)
@@ -137,7 +138,8 @@ class _Part(nn.Module):
     weights={2: "fast_x2.pt", 4: "fast_x4.pt"},
     description="real-time CPU net on luma (half-res conv body + bicubic skip), x2/x4",
 )
-def build_fast(scale: int, width: int = 32, depth: int = 4) -> FastSR:
+def build_fast(scale: int, width: int = 32, depth: int = 4, reparam: bool = False) -> FastSR:
     """One network, three registry names: clean-LR, degraded-LR (`-real`) and video-degraded
-    (`-video`, see `upscaler.train.video`) weights."""
-    return FastSR(scale, width, depth)
+    (`-video`, see `upscaler.train.video`) weights. `reparam` trains every conv with extra
+    branches (`upscaler.models.reparam`); checkpoints are saved folded, as the plain net."""
+    return FastSR(scale, width, depth, reparam)

@@ -2,7 +2,8 @@
 
 Used by `upscaler train` and by `sagemaker/train.py`. Writes into `out_dir`:
 `last.pt` (full state for `resume`), `best.pt` (EMA weights with the best dev PSNR, a
-normal model checkpoint; in the GAN stage the latest EMA), `log.jsonl` and `curve.png`.
+normal model checkpoint with any re-parameterised branches folded; in the GAN stage the
+latest EMA), `log.jsonl` and `curve.png`.
 Resuming restores model, EMA, optimiser, history and RNG states, so a resumed run
 continues exactly.
 """
@@ -25,6 +26,7 @@ import torch
 from upscaler.errors import ModelError
 from upscaler.models.checkpoint import read_checkpoint, save_checkpoint
 from upscaler.models.registry import get_spec
+from upscaler.models.reparam import fold
 from upscaler.models.resample import imresize
 from upscaler.train.data import (
     ClipDegrade,
@@ -270,8 +272,8 @@ def train(cfg: TrainConfig) -> Path:
     best = out / "best.pt"
 
     def save_best(psnr: float) -> None:
-        state = ema.model.state_dict()
-        save_checkpoint(best, cfg.arch, cfg.scale, cfg.model_config, state, meta(psnr))
+        state, config = fold(ema.model, cfg.model_config)  # shipped as the plain, fast net
+        save_checkpoint(best, cfg.arch, cfg.scale, config, state, meta(psnr))
 
     end = min(cfg.steps, cfg.stop_at or cfg.steps)
     logf = (out / "log.jsonl").open("a")
