@@ -105,3 +105,4 @@ def test_reparam_training_ships_the_folded_plain_net(data, tmp_path):
     assert read_checkpoint(best)["config"] == {"width": 8, "depth": 2}
     model = load_model(str(best), 2)  # strict load into the plain net
     assert not any("squeeze" in k for k in model.state_dict())
+    assert model.meta["params"] == sum(p.numel() for p in model.parameters())
