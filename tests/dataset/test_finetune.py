@@ -65,7 +65,7 @@ def test_finetune_improves_its_own_data_and_writes_a_usable_checkpoint(dataset, 
         "--batch",
         "8",
         "--lr",
-        "5e-4",
+        "2e-4",  # the default; 5e-4 overshot the re-parameterised fast's optimum (L1 +0.2 %)
         "--holdout",
         "0.25",
         "--set5",
