@@ -246,14 +246,19 @@ def wallpapers() -> Iterator[Photo]:
             yield Photo(package, path, Path(path).read_bytes(), licence_of(stanzas, path))
 
 
+def luma(rgb: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """BT.601 luma of an RGB array (the weights in `dtype`)."""
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=dtype)
+
+
 def is_textured(data: bytes) -> bool:
     """A colour image with detail (luma std > 6) in over half of its 16x16 blocks: keeps the
     nebulae and star clusters that fill the frame, drops grey plates and sparse star fields."""
     rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA").convert("RGB"), dtype=np.float32)
     colour = np.abs(np.diff(rgb, axis=-1)).mean(axis=(0, 1)).sum()
-    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    h, w = (s // 16 * 16 for s in luma.shape)
-    blocks = luma[:h, :w].reshape(h // 16, 16, w // 16, 16).std(axis=(1, 3))
+    y = luma(rgb, np.float32)
+    h, w = (s // 16 * 16 for s in y.shape)
+    blocks = y[:h, :w].reshape(h // 16, 16, w // 16, 16).std(axis=(1, 3))
     return bool(colour > 3 and (blocks > 6).mean() > 0.5)
 
 
@@ -302,8 +307,7 @@ def patches(arr: np.ndarray, size: int, rng: np.random.Generator, keep_flat: flo
     for y in range(oy, h - size + 1, size):
         for x in range(ox, w - size + 1, size):
             p = arr[y : y + size, x : x + size]
-            luma = p @ np.array([0.299, 0.587, 0.114])
-            if luma.std() < 6 and rng.random() > keep_flat:
+            if luma(p).std() < 6 and rng.random() > keep_flat:
                 continue
             out.append(p)
     return out
@@ -316,10 +320,10 @@ def dev_crops(img: Image.Image, d: int, count: int = 4) -> list[np.ndarray]:
     followed rounding noise on flat sky instead of detail."""
     scaled = np.asarray(scales_of(img)[1])
     h, w = scaled.shape[:2]
-    luma = scaled @ np.array([0.299, 0.587, 0.114])
+    y_plane = luma(scaled)
     step = d // 4
     detail = {
-        (y, x): float(np.abs(np.diff(luma[y : y + d, x : x + d], axis=1)).mean())
+        (y, x): float(np.abs(np.diff(y_plane[y : y + d, x : x + d], axis=1)).mean())
         for y in range(0, h - d + 1, step)
         for x in range(0, w - d + 1, step)
     }

@@ -25,6 +25,8 @@ class RepConv3x3(nn.Conv2d):
     starts exactly at that model. The expansion has no bias: a bias there would meet the 3x3's
     zero padding and not fold exactly at the borders."""
 
+    BRANCHES = ("point", "expand", "squeeze")  # folded away: not in the shipped net
+
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__(cin, cout, 3, padding=1)
         self.point = nn.Conv2d(cin, cout, 1)
@@ -57,8 +59,20 @@ def fold(
     state = model.state_dict()
     for name, module in model.named_modules():
         if isinstance(module, RepConv3x3):
-            for branch in ("point", "expand", "squeeze"):
+            for branch in RepConv3x3.BRANCHES:
                 for key in [k for k in state if k.startswith(f"{name}.{branch}.")]:
                     del state[key]
             state[f"{name}.weight"], state[f"{name}.bias"] = module.folded()
     return state, {k: v for k, v in config.items() if k != REPARAM}
+
+
+def folded_parameter_count(model: nn.Module) -> int:
+    """Parameters of the plain net `fold` makes of `model` (what ships, what inference runs)."""
+    branches = [
+        getattr(module, branch)
+        for module in model.modules()
+        if isinstance(module, RepConv3x3)
+        for branch in RepConv3x3.BRANCHES
+    ]
+    folded = sum(p.numel() for branch in branches for p in branch.parameters())
+    return sum(p.numel() for p in model.parameters()) - folded
