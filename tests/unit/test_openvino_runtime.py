@@ -119,7 +119,8 @@ def test_auto_measures_openvino_and_caches_the_choice(cache, monkeypatch):
     times = {k.removesuffix("_ms"): v for k, v in entry.items() if k.endswith("_ms")}
     expected = {"torch", "onnx", "openvino"} | ({"openvino-bf16"} if ov.bf16_supported() else set())
     assert set(times) == expected and all(t > 0 for t in times.values())
-    assert name == entry["runtime"] == min(times, key=times.__getitem__)
+    # the cache keeps rounded times: the pick is the fastest, or tied with it once rounded
+    assert name == entry["runtime"] and times[name] == min(times.values())
     fused = Upscaler(model, 2, "cpu", tile=0).fused(((48, 64), (24, 32), (24, 32)), 1, 8)
     assert (fused is None) == (name == "torch")
 

@@ -219,7 +219,7 @@ def choose_runtime(
         runtime = min(best, key=best.__getitem__)
         choices[key] = {
             "runtime": runtime,
-            **{f"{n}_ms": round(t * 1000, 2) for n, t in best.items()},
+            **{f"{n}_ms": round(t * 1000, 3) for n, t in best.items()},
         }
         with contextlib.suppress(OSError):
             _atomic_write(_choices_path(), json.dumps(choices, indent=1).encode())
