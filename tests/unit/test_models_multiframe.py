@@ -62,7 +62,8 @@ def test_window_sampler_shapes_and_determinism():
         PatchSampler(arr, 2, 32, "y", window=3)
 
 
-def test_trains_from_a_single_frame_checkpoint(tmp_path):
+@pytest.mark.parametrize("degradation", ["video", "codec"])
+def test_trains_from_a_single_frame_checkpoint(tmp_path, degradation):
     rng = np.random.default_rng(0)
     small = torch.from_numpy(rng.integers(0, 256, (8, 3, 12, 12)).astype(np.float32))
     patches = torch.nn.functional.interpolate(small, size=(48, 48), mode="bilinear")
@@ -72,7 +73,7 @@ def test_trains_from_a_single_frame_checkpoint(tmp_path):
     start = tmp_path / "fast.pt"
     save_checkpoint(start, "fast", 2, config, FastSR(2, **config).state_dict())
     cfg = train_config(tmp_path, tmp_path / "run", arch="fast-mf", steps=2, batch_size=3)
-    cfg.model_config, cfg.degradation, cfg.init_from = config, "video", str(start)
+    cfg.model_config, cfg.degradation, cfg.init_from = config, degradation, str(start)
     model = load_model(str(train(cfg)), 2)
     assert model.window == 3
     assert model(torch.rand(1, 3, 16, 16)).shape == (1, 1, 32, 32)

@@ -62,6 +62,20 @@ def test_degrade_clip_is_reproducible_and_clean_means_bicubic():
     assert torch.equal(clean, bicubic_lr(hr, 2))
 
 
+def test_codec_only_degradation_is_bicubic_then_a_codec():
+    """`camera=False` (degradation=codec): no blur or noise, always a lossy codec over the clip
+    of MATLAB bicubic frames, so it stays near bicubic but never equals it."""
+    hr = pan_clip(torch.rand(3, 48, 48), 4, 32, torch.Generator().manual_seed(0))
+    bicubic = bicubic_lr(hr, 2)
+    for seed in range(4):
+        gen = torch.Generator().manual_seed(seed)
+        lr = degrade_clip(hr, 2, gen, clean=0.0, camera=False)
+        assert lr.shape == bicubic.shape and not torch.equal(lr, bicubic)
+        again = degrade_clip(hr, 2, torch.Generator().manual_seed(seed), clean=0.0, camera=False)
+        assert torch.equal(lr, again)
+        assert (lr - bicubic).abs().mean() < 0.1  # the codec's error, not a different image
+
+
 def test_clip_sampler_batches_and_determinism():
     arr = np.random.default_rng(0).integers(0, 256, (6, 40, 40, 3), dtype=np.uint8)
     a = PatchSampler(arr, 2, 32, "y", seed=2, clip=degrade_clip).sample(5)

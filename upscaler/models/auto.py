@@ -1,10 +1,11 @@
 """The model `upscale` uses when none is named: picked from the source stream itself.
 
-Compressed video (most uploads, phone clips, streams) gets the blind model trained on video
-degradations; a lossless or near-lossless source (an intra/lossless codec, or many bits per
-pixel) gets the clean-trained model, which is sharper on clean input. Bits per pixel come
-from the file size over the video's pixels: an upper bound (audio and container included),
-so a doubtful source counts as clean only when it is clearly rich.
+Compressed video (most uploads, phone clips, streams) gets the model fine-tuned on
+shrunk-then-encoded clips (real codecs over groups of frames); a lossless or near-lossless
+source (an intra/lossless codec, or many bits per pixel) gets the clean-trained model, which
+is sharper on clean input. Bits per pixel come from the file size over the video's pixels: an
+upper bound (audio and container included), so a doubtful source counts as clean only when it
+is clearly rich.
 """
 
 from __future__ import annotations

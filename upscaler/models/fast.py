@@ -124,7 +124,7 @@ class _Part(nn.Module):
     "fast-video",
     (2,),
     weights={2: "fast-video_x2.pt"},
-    description="`fast` trained on video degradations (real codecs over clips): compressed input",
+    description="`fast` fine-tuned on shrunk-then-encoded clips (real codecs): compressed input",
 )
 @register(
     "fast-real",

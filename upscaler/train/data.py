@@ -71,7 +71,7 @@ class PatchSampler:
         if crop % scale or crop > min(patches.shape[1:3]):
             raise ValueError(f"crop {crop} must divide by {scale} and fit {patches.shape[1:3]}")
         if window > 1 and clip is None:
-            raise ValueError("a multi-frame model trains on clips: use degradation=video")
+            raise ValueError("a multi-frame model trains on clips: use degradation=video or codec")
         self.patches, self.scale, self.crop = patches, scale, crop
         self.channels, self.degrade, self.clip = channels, degrade, clip
         self.radius = window // 2

@@ -71,7 +71,8 @@ class TrainConfig:
     device: str = "auto"  # "cpu", "cuda", or "auto"
     amp: bool = True  # mixed precision on CUDA only
     threads: int | None = 2  # torch CPU threads
-    degradation: str = "bicubic"  # "real" (blur, noise, JPEG, H.264) or "video" (clips)
+    # "real" (blur, noise, JPEG, H.264), "video" (clips) or "codec" (clips, bicubic + codec only)
+    degradation: str = "bicubic"
     clean_fraction: float = 0.3  # "video": share of clips kept clean (bicubic only)
     init_from: str | None = None  # checkpoint to start from (matching tensors are copied)
     gan: bool = False  # GAN stage: + discriminator and VGG perceptual loss (from init_from)
@@ -115,12 +116,12 @@ def _degrade(cfg: TrainConfig) -> tuple[Degrade, ClipDegrade | None]:
         from upscaler.train.degrade import real_lr
 
         return real_lr, None
-    if cfg.degradation == "video":
+    if cfg.degradation in ("video", "codec"):
         from upscaler.train.video import degrade_clip, video_lr
 
-        clip = partial(degrade_clip, clean=cfg.clean_fraction)
-        return partial(video_lr, clean=cfg.clean_fraction), clip
-    raise ValueError(f"unknown degradation {cfg.degradation!r}: bicubic, real or video")
+        kw = {"clean": cfg.clean_fraction, "camera": cfg.degradation == "video"}
+        return partial(video_lr, **kw), partial(degrade_clip, **kw)
+    raise ValueError(f"unknown degradation {cfg.degradation!r}: bicubic, real, video or codec")
 
 
 def psnr_y(pred: torch.Tensor, target: torch.Tensor, shave: int) -> float:

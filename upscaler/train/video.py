@@ -80,17 +80,22 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def degrade_clip(
-    hr: torch.Tensor, scale: int, gen: torch.Generator, clean: float = 0.3
+    hr: torch.Tensor, scale: int, gen: torch.Generator, clean: float = 0.3, camera: bool = True
 ) -> torch.Tensor:
     """[T,3,H,W] HR frames in [0, 1] -> [T,3,H/s,W/s] 8-bit LR frames of one clip.
 
     With probability `clean`: MATLAB bicubic only. Otherwise blur (half the clips), a random
     resize kernel, per-frame sensor noise (half), then a real codec over the group of frames
-    (nine clips in ten; the rest stay uncompressed but degraded)."""
+    (nine clips in ten; the rest stay uncompressed but degraded). `camera=False` drops the
+    blur, kernel and noise draws: MATLAB bicubic, then always the codec (a shrunk-then-encoded
+    upload, as `upscaler eval` makes them)."""
     h, w = hr.shape[-2:]
     size = (h // scale, w // scale)
     if _chance(gen, clean):
         return imresize(hr, size=size).clamp(0, 1).mul(255).round().div(255)
+    if not camera:
+        lr = encode_decode(_to_uint8(imresize(hr, size=size)), random_codec(gen, size[1], size[0]))
+        return torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 3, 1, 2).float().div(255)
     x = hr
     if _chance(gen, 0.5):
         x = gaussian_blur(x, _uniform(gen, 0.3, 1.5))
@@ -105,7 +110,7 @@ def degrade_clip(
 
 
 def video_lr(
-    hr: torch.Tensor, scale: int, gen: torch.Generator, clean: float = 0.3
+    hr: torch.Tensor, scale: int, gen: torch.Generator, clean: float = 0.3, camera: bool = True
 ) -> torch.Tensor:
     """`Degrade` for single frames ([B,3,H,W], e.g. the dev crops): each one a 1-frame clip."""
-    return torch.cat([degrade_clip(frame[None], scale, gen, clean) for frame in hr])
+    return torch.cat([degrade_clip(frame[None], scale, gen, clean, camera) for frame in hr])
