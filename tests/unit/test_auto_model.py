@@ -27,9 +27,9 @@ def test_lossless_video_gets_the_clean_model(tmp_path):
 
 
 def test_a_scale_without_blind_weights_falls_back_to_the_clean_model():
-    choice = choose_model(None, 4)
-    assert choice.model == CLEAN_MODEL and "no x4 weights" in choice.reason
-    assert choose_model(None, 2).model == BLIND_MODEL
+    choice = choose_model(None, 3)
+    assert choice.model == CLEAN_MODEL and "no x3 weights" in choice.reason
+    assert choose_model(None, 2).model == choose_model(None, 4).model == BLIND_MODEL
 
 
 def test_probe_and_upscale_state_the_choice(tmp_path, capsys):

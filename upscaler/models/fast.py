@@ -122,8 +122,8 @@ class _Part(nn.Module):
 
 @register(
     "fast-video",
-    (2,),
-    weights={2: "fast-video_x2.pt"},
+    (2, 4),
+    weights={2: "fast-video_x2.pt", 4: "fast-video_x4.pt"},
     description="`fast` fine-tuned on shrunk-then-encoded clips (real codecs): compressed input",
 )
 @register(
