@@ -71,8 +71,6 @@ def test_codec_only_degradation_is_bicubic_then_a_codec():
         gen = torch.Generator().manual_seed(seed)
         lr = degrade_clip(hr, 2, gen, clean=0.0, camera=False)
         assert lr.shape == bicubic.shape and not torch.equal(lr, bicubic)
-        again = degrade_clip(hr, 2, torch.Generator().manual_seed(seed), clean=0.0, camera=False)
-        assert torch.equal(lr, again)
         assert (lr - bicubic).abs().mean() < 0.1  # the codec's error, not a different image
 
 

@@ -10,7 +10,8 @@ at different quality), not only single-image JPEG. A fraction of clips stays cle
 bicubic, 8-bit), so one blind model learns to handle clean and compressed input alike.
 
 Every random choice comes from one `torch.Generator` and the encoders run single-threaded,
-so batches are reproducible and a resumed run draws the same ones.
+so batches are reproducible and a resumed run draws the same ones, up to x264, whose
+lookahead gives small run-to-run differences on tiny clips (docs/TRAINING.md).
 """
 
 from __future__ import annotations
@@ -93,9 +94,18 @@ def degrade_clip(
     size = (h // scale, w // scale)
     if _chance(gen, clean):
         return imresize(hr, size=size).clamp(0, 1).mul(255).round().div(255)
-    if not camera:
-        lr = encode_decode(_to_uint8(imresize(hr, size=size)), random_codec(gen, size[1], size[0]))
-        return torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 3, 1, 2).float().div(255)
+    if camera:
+        lr = _camera(hr, size, gen)
+        coded = _chance(gen, 0.9)
+    else:
+        lr, coded = _to_uint8(imresize(hr, size=size)), True
+    if coded:
+        lr = encode_decode(lr, random_codec(gen, size[1], size[0]))
+    return torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 3, 1, 2).float().div(255)
+
+
+def _camera(hr: torch.Tensor, size: tuple[int, int], gen: torch.Generator) -> np.ndarray:
+    """Optional blur, one random resize kernel to `size`, optional per-frame noise, 8-bit."""
     x = hr
     if _chance(gen, 0.5):
         x = gaussian_blur(x, _uniform(gen, 0.3, 1.5))
@@ -103,10 +113,7 @@ def degrade_clip(
     x = imresize(x, size=size, kernel=kernel)
     if _chance(gen, 0.5):
         x = x + (_uniform(gen, 0.5, 4.0) / 255) * torch.randn(x.shape, generator=gen)
-    lr = _to_uint8(x)
-    if _chance(gen, 0.9):
-        lr = encode_decode(lr, random_codec(gen, size[1], size[0]))
-    return torch.from_numpy(np.ascontiguousarray(lr)).permute(0, 3, 1, 2).float().div(255)
+    return _to_uint8(x)
 
 
 def video_lr(
