@@ -73,7 +73,7 @@ class TrainConfig:
     threads: int | None = 2  # torch CPU threads
     # "real" (blur, noise, JPEG, H.264), "video" (clips) or "codec" (clips, bicubic + codec only)
     degradation: str = "bicubic"
-    clean_fraction: float = 0.3  # "video": share of clips kept clean (bicubic only)
+    clean_fraction: float = 0.3  # "video", "codec": share of clips kept clean (bicubic only)
     init_from: str | None = None  # checkpoint to start from (matching tensors are copied)
     gan: bool = False  # GAN stage: + discriminator and VGG perceptual loss (from init_from)
     vgg_weights: str | None = None  # local VGG19 file; else $UPSCALER_VGG19 / hub cache
